@@ -1,0 +1,95 @@
+"""The root ``billing`` command and the one place exceptions become exit codes.
+
+User mistakes (``UserError``, bad usage) print one line on stderr and exit 2; anything else is a
+bug or an outage and exits 1 with one line, and only ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from billing.cli import context
+from billing.cli.output import error_line
+from billing.domain.timeutil import parse_instant
+from billing.errors import BillingError, CatalogError, UserError
+
+app = typer.Typer(
+    name="billing",
+    help="Recurring billing for UnionPay cards through IOTPay ExpressPay v3.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except UserError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Act as if it were this ISO 8601 instant (time travel)."),
+    ] = None,
+) -> None:
+    """Recurring billing for UnionPay cards through IOTPay ExpressPay v3."""
+    state = context.state()
+    state.debug = state.debug or debug
+    state.now = _parse_now(now)
+
+
+def _register_commands() -> None:
+    from billing.cli import commands
+
+    for module in commands.MODULES:
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code instead of raising."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    context.reset_state()
+    state = context.state()
+    state.debug = "--debug" in args
+    logging.basicConfig(level=logging.DEBUG if state.debug else logging.WARNING)
+    try:
+        _register_commands()
+        app(args=args, prog_name="billing", standalone_mode=True)
+        return 0
+    except SystemExit as exc:
+        # typer's standalone mode reports usage errors itself and exits 2, success with 0
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            error_line(str(problem))
+        return 2
+    except UserError as exc:
+        if state.debug:
+            traceback.print_exc()
+        error_line(str(exc))
+        return 2
+    except BillingError as exc:
+        if state.debug:
+            traceback.print_exc()
+        error_line(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if state.debug:
+            traceback.print_exc()
+        error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return 1

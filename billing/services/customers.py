@@ -1,0 +1,108 @@
+"""Adding and finding customers: the merchant's id, contact details, locale and timezone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import func, select
+
+from billing.clock import Clock
+from billing.domain.calendar import zone
+from billing.errors import Conflict, InvalidInput, NotFound
+from billing.services.events import record_event
+from billing.store.models import Customer
+from billing.store.uow import UnitOfWork
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class NewCustomer(BaseModel):
+    """What a merchant gives to create a customer; validated before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    external_id: str = Field(min_length=1, max_length=64)
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    locale: Literal["en", "fr"] = "en"
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+def _input_error(exc: ValidationError) -> InvalidInput:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    messages = {
+        "string_pattern_mismatch": "is not a valid email address",
+        "literal_error": f"must be one of {err.get('ctx', {}).get('expected', '')}",
+        "string_too_short": "must not be empty",
+    }
+    msg = messages.get(err["type"], str(err["msg"]).removeprefix("Value error, "))
+    return InvalidInput(f"{field}: {msg} (got {err.get('input')!r})")
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    id: int
+    external_id: str
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    credit_balance: int
+    created_at: str
+
+    @classmethod
+    def of(cls, row: Customer) -> CustomerView:
+        return cls(row.id, row.external_id, row.email, row.name, row.locale, row.timezone,
+                   row.credit_balance, row.created_at.isoformat())
+
+
+def add_customer(uow: UnitOfWork, clock: Clock, **fields: str) -> CustomerView:
+    """Validate and store a new customer; a duplicate merchant id is a ``Conflict``."""
+    try:
+        data = NewCustomer(**fields)
+    except ValidationError as exc:
+        raise _input_error(exc) from None
+    session = uow.session
+    if session.scalar(select(Customer.id).where(Customer.external_id == data.external_id)):
+        raise Conflict(f"a customer with id {data.external_id!r} already exists")
+    now = clock.now()
+    row = Customer(**data.model_dump(), credit_balance=0, created_at=now)
+    session.add(row)
+    session.flush()
+    record_event(session, now, "customer.created", customer_id=row.id,
+                 external_id=row.external_id)
+    uow.commit()
+    return CustomerView.of(row)
+
+
+def find_customer(uow: UnitOfWork, ref: str) -> Customer:
+    """By the merchant's id (``cus_42``), or by the engine's numeric id written ``#7``."""
+    session = uow.session
+    if ref.startswith("#") and ref[1:].isdigit():
+        row = session.get(Customer, int(ref[1:]))
+    else:
+        row = session.scalar(select(Customer).where(Customer.external_id == ref))
+    if row is None:
+        raise NotFound(f"no customer {ref!r}")
+    return row
+
+
+def list_customers(uow: UnitOfWork, *, limit: int = 100, offset: int = 0) -> list[CustomerView]:
+    rows = uow.session.scalars(select(Customer).order_by(Customer.id).limit(limit).offset(offset))
+    return [CustomerView.of(r) for r in rows]
+
+
+def count_customers(uow: UnitOfWork) -> int:
+    return int(uow.session.scalar(select(func.count(Customer.id))) or 0)

@@ -1,0 +1,187 @@
+"""Effective settings: defaults, then an optional TOML config file, then environment variables.
+
+Names in the environment are the documented ones (``BILLING_DATABASE_URL``, ``IOTPAY_MCH_KEY``...);
+the config file uses the lower-case field names. Secrets are ``SecretStr`` and ``describe`` masks
+them, and passwords inside URLs, so ``billing config show`` can never print the merchant key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from billing.domain.calendar import zone
+from billing.errors import ConfigError, InvalidInput
+
+CONFIG_ENV = "BILLING_CONFIG"
+DEFAULT_CONFIG_FILE = Path("billing.toml")
+
+ENV_NAMES: dict[str, str] = {
+    "database_url": "BILLING_DATABASE_URL",
+    "plans_dir": "BILLING_PLANS_DIR",
+    "timezone": "BILLING_TIMEZONE",
+    "public_url": "BILLING_PUBLIC_URL",
+    "http_host": "BILLING_HTTP_HOST",
+    "http_port": "BILLING_HTTP_PORT",
+    "smtp_url": "BILLING_SMTP_URL",
+    "merchant_email": "BILLING_MERCHANT_EMAIL",
+    "outbox_dir": "BILLING_OUTBOX_DIR",
+    "charge_concurrency": "BILLING_CHARGE_CONCURRENCY",
+    "iotpay_base_url": "IOTPAY_BASE_URL",
+    "iotpay_mch_id": "IOTPAY_MCH_ID",
+    "iotpay_mch_key": "IOTPAY_MCH_KEY",
+    "iotpay_login_name": "IOTPAY_LOGIN_NAME",
+    "iotpay_connect_timeout": "IOTPAY_CONNECT_TIMEOUT",
+    "iotpay_read_timeout": "IOTPAY_READ_TIMEOUT",
+}
+
+
+def _env(field: str) -> Any:
+    return AliasChoices(ENV_NAMES[field], field)
+
+
+class Settings(BaseSettings):
+    """Everything the engine reads from its environment."""
+
+    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///billing.db", validation_alias=_env("database_url"))
+    plans_dir: Path = Field(Path("plans"), validation_alias=_env("plans_dir"))
+    timezone: str = Field("America/Toronto", validation_alias=_env("timezone"))
+    public_url: str = Field("http://127.0.0.1:8080", validation_alias=_env("public_url"))
+    http_host: str = Field("127.0.0.1", validation_alias=_env("http_host"))
+    http_port: int = Field(8080, ge=0, le=65535, validation_alias=_env("http_port"))
+    smtp_url: SecretStr | None = Field(None, validation_alias=_env("smtp_url"))
+    merchant_email: str = Field("billing@example.com", validation_alias=_env("merchant_email"))
+    outbox_dir: Path = Field(Path("outbox"), validation_alias=_env("outbox_dir"))
+    charge_concurrency: int = Field(16, ge=1, le=256, validation_alias=_env("charge_concurrency"))
+    iotpay_base_url: str = Field(
+        "https://ccapi.iotpaycloud.com/v3/", validation_alias=_env("iotpay_base_url")
+    )
+    iotpay_mch_id: str | None = Field(None, max_length=30, validation_alias=_env("iotpay_mch_id"))
+    iotpay_mch_key: SecretStr | None = Field(None, validation_alias=_env("iotpay_mch_key"))
+    iotpay_login_name: str | None = Field(
+        None, max_length=12, validation_alias=_env("iotpay_login_name")
+    )
+    iotpay_connect_timeout: float = Field(
+        5.0, gt=0, validation_alias=_env("iotpay_connect_timeout")
+    )
+    iotpay_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("iotpay_read_timeout"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def notify_url(self) -> str:
+        """Where the gateway posts signed notifications for this engine."""
+        return self.public_url.rstrip("/") + "/iotpay/notify"
+
+
+def config_file() -> Path | None:
+    """The config file in effect: ``$BILLING_CONFIG``, else ``./billing.toml`` if present."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one clear ``ConfigError``."""
+    path = config_file()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} (from ${CONFIG_ENV}) does not exist")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        name = ENV_NAMES.get(field, field)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"setting {name}: {msg}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+
+
+def mask_url(url: str) -> str:
+    """Hide the password inside ``scheme://user:password@host`` URLs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class SettingView:
+    name: str
+    env: str
+    value: str
+    source: str
+
+
+def describe(settings: Settings, overrides: set[str] | None = None) -> list[SettingView]:
+    """Every setting with a printable (masked) value and where it came from."""
+    path = config_file()
+    from_file: dict[str, Any] = {}
+    if path is not None:
+        from_file = TomlConfigSettingsSource(Settings, toml_file=path)()
+    from_env = EnvSettingsSource(Settings)()
+    views = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in (overrides or set()):
+            source = "command-line flag"
+        elif name in from_env or ENV_NAMES[name] in from_env:
+            source = f"environment {ENV_NAMES[name]}"
+        elif name in from_file or ENV_NAMES[name] in from_file:
+            source = f"config file {path}"
+        else:
+            source = "default"
+        views.append(SettingView(name, ENV_NAMES[name], _printable(name, value), source))
+    return views
+
+
+def _printable(name: str, value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        return mask_url(secret) if "://" in secret else "********"
+    if name.endswith("_url"):
+        return mask_url(str(value))
+    return str(value)

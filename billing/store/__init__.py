@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, SQLite and PostgreSQL engines, unit of work, migrations."""

@@ -1,0 +1,367 @@
+"""The schema, as SQLAlchemy 2 typed ORM models.
+
+Money is protected by the schema itself, not only by code: unique ``mch_order_no`` and refund
+numbers, one invoice per subscription, kind and period, unique invoice numbers, non-negative
+amounts, at most one in-flight and at most one succeeded payment attempt per invoice (partial
+unique indexes). Card data is token references only: the gateway's cardId, a masked number, type,
+expiry and holder; never a full number or CVV.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from billing.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+IN_FLIGHT = ("sending", "pending", "unknown")
+ATTEMPT_STATES = (*IN_FLIGHT, "succeeded", "failed", "failed_not_sent")
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON,
+    }
+
+
+class Meta(Base):
+    """Installation facts, e.g. the prefix that keeps this database's order numbers unique."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        _one_of("locale", ("en", "fr"), "locale"),
+        CheckConstraint("credit_balance >= 0", name="credit_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(5), default="en")
+    timezone: Mapped[str] = mapped_column(String(64))
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+
+    cards: Mapped[list[Card]] = relationship(back_populates="customer", order_by="Card.id")
+
+
+class Card(Base):
+    __tablename__ = "cards"
+    __table_args__ = (_one_of("status", ("pending", "active", "removed"), "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    gateway_card_id: Mapped[str] = mapped_column(String(30), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    masked_number: Mapped[str | None] = mapped_column(String(19))
+    card_type: Mapped[str | None] = mapped_column(String(8))
+    expiry: Mapped[str | None] = mapped_column(String(4))
+    holder: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship(back_populates="cards")
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (
+        _one_of("migration", ("grandfather", "at_renewal"), "migration"),
+        CheckConstraint("setup_fee IS NULL OR setup_fee >= 0", name="setup_fee_nonnegative"),
+        CheckConstraint("trial_days >= 0", name="trial_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    trial_days: Mapped[int] = mapped_column(Integer, default=0)
+    setup_fee: Mapped[int | None] = mapped_column(BigInteger)
+    retry_schedule: Mapped[list[Any]] = mapped_column(default=list)
+    dunning_policy: Mapped[str] = mapped_column(String(40))
+    migration: Mapped[str] = mapped_column(String(16), default="grandfather")
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+    versions: Mapped[list[PlanVersion]] = relationship(
+        back_populates="plan", order_by="PlanVersion.version"
+    )
+
+
+class PlanVersion(Base):
+    __tablename__ = "plan_versions"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "version"),
+        CheckConstraint("price >= 0", name="price_nonnegative"),
+        CheckConstraint("interval_count >= 1", name="interval_positive"),
+        _one_of("interval_unit", ("day", "week", "month", "year"), "interval_unit"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    interval_unit: Mapped[str] = mapped_column(String(8))
+    interval_count: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+    plan: Mapped[Plan] = relationship(back_populates="versions")
+
+
+class DunningPolicyRow(Base):
+    __tablename__ = "dunning_policies"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "unpaid", "paused", "canceled")
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        _one_of("status", SUBSCRIPTION_STATUSES, "status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        Index("ix_subscriptions_due", "next_renewal_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    status: Mapped[str] = mapped_column(String(10))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    timezone: Mapped[str] = mapped_column(String(64))
+    anchor_date: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime]
+    trial_end: Mapped[datetime | None]
+    next_period_index: Mapped[int] = mapped_column(Integer, default=0)
+    next_renewal_at: Mapped[datetime | None]
+    current_period_start: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    pending_plan_version_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id"))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+INVOICE_STATUSES = ("open", "paid", "void", "uncollectible")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "kind", "period_start"),
+        _one_of("status", INVOICE_STATUSES, "status"),
+        _one_of("kind", ("renewal", "proration", "setup", "manual"), "kind"),
+        CheckConstraint("total >= 0", name="total_nonnegative"),
+        CheckConstraint("amount_paid >= 0", name="paid_nonnegative"),
+        CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount_paid",
+                        name="refund_bounded"),
+        Index("ix_invoices_collect", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    period_index: Mapped[int | None] = mapped_column(Integer)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    credit_applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(14), default="open")
+    issued_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    hard_declined: Mapped[bool] = mapped_column(Boolean, default=False)
+    dunning_started_at: Mapped[datetime | None]
+    dunning_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dunning_step: Mapped[int] = mapped_column(Integer, default=0)
+    template_version: Mapped[str | None] = mapped_column(String(20))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.id", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (CheckConstraint("quantity >= 1", name="quantity_positive"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class PaymentAttempt(Base):
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "attempt_no"),
+        _one_of("state", ATTEMPT_STATES, "state"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(
+            "uq_payment_attempts_one_in_flight", "invoice_id", unique=True,
+            sqlite_where=text("state IN ('sending', 'pending', 'unknown')"),
+            postgresql_where=text("state IN ('sending', 'pending', 'unknown')"),
+        ),
+        Index(
+            "uq_payment_attempts_one_success", "invoice_id", unique=True,
+            sqlite_where=text("state = 'succeeded'"),
+            postgresql_where=text("state = 'succeeded'"),
+        ),
+        Index("ix_payment_attempts_check", "state", "next_check_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    mch_order_no: Mapped[str] = mapped_column(String(30), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    gateway_card_id: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(16), default="sending")
+    pay_order_id: Mapped[str | None] = mapped_column(String(30))
+    gateway_status: Mapped[int | None] = mapped_column(Integer)
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    decline_kind: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    check_count: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        _one_of("kind", ("refund", "void"), "kind"),
+        _one_of("state", ATTEMPT_STATES, "state"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    payment_attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempts.id"))
+    mch_refund_no: Mapped[str] = mapped_column(String(30), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(16), default="sending")
+    pay_order_id: Mapped[str | None] = mapped_column(String(30))
+    credit_note_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class GatewayNotification(Base):
+    """Every verified notify, raw, under its unique key; processed after it is acknowledged."""
+
+    __tablename__ = "gateway_notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    pay_order_id: Mapped[str | None] = mapped_column(String(30))
+    mch_order_no: Mapped[str | None] = mapped_column(String(30), index=True)
+    pay_type: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[int | None] = mapped_column(Integer)
+    raw_body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """An email written in the same transaction as the change that caused it; sent later."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "send_after"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    template: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    created_at: Mapped[datetime]
+    send_after: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    transport: Mapped[str | None] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class Event(Base):
+    """The audit trail: one row per state change, never updated or deleted."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subscription", "subscription_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    subscription_id: Mapped[int | None] = mapped_column(Integer)
+    invoice_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,134 @@
+"""The CLI as users meet it: exit codes, one-line errors, JSON output, same on both databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Run
+
+
+def test_customers_add_list_show_round_trip(run_db: Run) -> None:
+    added = run_db("customers", "add", "cus_1", "--email", "ann@example.com", "--name", "Ann",
+                   "--locale", "fr", "--timezone", "Europe/Paris", "--json")
+    assert added.code == 0, added.err
+    assert added.json()["timezone"] == "Europe/Paris"
+    run_db("customers", "add", "cus_2", "--email", "bob@example.com", "--name", "Bob")
+    listed = run_db("customers", "list", "--json").json()
+    assert [c["external_id"] for c in listed] == ["cus_1", "cus_2"]
+    assert listed[1]["timezone"] == "America/Toronto"  # BILLING_TIMEZONE default
+    shown = run_db("customers", "show", "cus_2", "--json").json()
+    assert shown["email"] == "bob@example.com" and shown["cards"] == []
+    assert run_db("customers", "show", f"#{listed[0]['id']}", "--json").json()["name"] == "Ann"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--email", "nope", "--name", "X"], "email: is not a valid email address (got 'nope')"),
+    (["--email", "x@y.io", "--name", "X", "--locale", "de"], "locale: must be one of"),
+    (["--email", "x@y.io", "--name", "X", "--timezone", "Mars/Base"],
+     "unknown IANA timezone 'Mars/Base'"),
+])
+def test_bad_customer_input_is_one_line_exit_2_and_stores_nothing(
+    run_db: Run, args: list[str], message: str
+) -> None:
+    result = run_db("customers", "add", "cus_x", *args)
+    assert result.code == 2
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert run_db("customers", "list", "--json").json() == []
+
+
+def test_duplicate_customer_is_a_conflict(run_db: Run) -> None:
+    assert run_db("customers", "add", "c", "--email", "a@b.io", "--name", "A").code == 0
+    again = run_db("customers", "add", "c", "--email", "a@b.io", "--name", "A")
+    assert again.code == 2 and "already exists" in again.err
+
+
+def test_unknown_customer_is_not_found(run_db: Run) -> None:
+    result = run_db("customers", "show", "ghost")
+    assert result.code == 2 and "no customer 'ghost'" in result.err
+
+
+def test_plans_validate_apply_list_diff(run_db: Run, plans_dir: Path) -> None:
+    assert run_db("plans", "validate", str(plans_dir)).code == 0
+    diff = run_db("plans", "diff", str(plans_dir), "--json").json()
+    assert {p["change"] for p in diff["plans"]} == {"new"}
+    assert run_db("plans", "apply", str(plans_dir)).code == 0
+    listed = run_db("plans", "list", "--json").json()
+    assert {p["code"] for p in listed} >= {"starter-monthly", "pro-annual", "coffee-weekly"}
+    again = run_db("plans", "diff", str(plans_dir), "--json").json()
+    assert {p["change"] for p in again["plans"]} == {"unchanged"}
+
+
+def test_broken_plan_file_reports_file_line_field_and_exit_2(
+    run_db: Run, plans_dir: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "plans"
+    shutil.copytree(plans_dir, directory)
+    path = directory / "weekly.yaml"
+    path.write_text(path.read_text().replace("unit: week", "unit: mnth"))
+    result = run_db("plans", "apply", str(directory))
+    assert result.code == 2
+    assert result.err.strip() == ("error: plans/weekly.yaml:9: plans[0].interval.unit: must be "
+                                  "one of day, week, month, year (got 'mnth')")
+    assert run_db("plans", "list", "--json").json() == []
+
+
+def test_commands_refuse_an_unmigrated_database(run: Run, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    result = run("customers", "list")
+    assert result.code == 2 and "run `billing db upgrade`" in result.err
+    assert run("db", "upgrade").code == 0
+    assert run("customers", "list", "--json").json() == []
+
+
+def test_config_show_masks_secrets_and_names_sources(
+    run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("IOTPAY_MCH_KEY", "super-secret-key")
+    monkeypatch.setenv("BILLING_SMTP_URL", "smtp://mailer:hunter2@mail.example.com:587")
+    (tmp_path / "billing.toml").write_text('merchant_email = "shop@example.com"\n'
+                                          'database_url = "postgresql://app:pw@db/billing"\n')
+    result = run("config", "show", "--json")
+    assert result.code == 0
+    assert "super-secret-key" not in result.out and "hunter2" not in result.out
+    assert ":pw@" not in result.out
+    views = {v["name"]: v for v in result.json()}
+    assert views["iotpay_mch_key"]["value"] == "********"
+    assert views["iotpay_mch_key"]["source"] == "environment IOTPAY_MCH_KEY"
+    assert views["smtp_url"]["value"] == "smtp://mailer:***@mail.example.com:587"
+    assert views["merchant_email"]["source"] == "config file billing.toml"
+    assert views["database_url"]["value"] == "postgresql://app:***@db/billing"
+    assert views["timezone"]["source"] == "default"
+
+
+def test_invalid_setting_is_a_clear_error(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_CHARGE_CONCURRENCY", "many")
+    result = run("config", "show")
+    assert result.code == 2 and "BILLING_CHARGE_CONCURRENCY" in result.err
+
+
+def test_bad_now_flag_is_a_usage_error(run: Run) -> None:
+    result = run("--now", "yesterday", "config", "show")
+    assert result.code == 2 and "not an ISO 8601 instant" in result.err
+
+
+def test_console_script_and_python_m_agree(tmp_path: Path, plans_dir: Path) -> None:
+    directory = tmp_path / "plans"
+    shutil.copytree(plans_dir, directory)
+    (directory / "pro.yaml").write_text("plans:\n  - code: Bad Code!\n")
+    env = {**os.environ, "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    for argv in ([sys.executable, "-m", "billing"],
+                 [str(Path(sys.executable).parent / "billing")]):
+        proc = subprocess.run([*argv, "plans", "validate", str(directory)], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        assert "plans/pro.yaml:2: plans[0].code: must be lowercase letters" in proc.stderr
+        assert "plans/pro.yaml:2: plans[0].name: required field is missing" in proc.stderr
