@@ -44,7 +44,8 @@ class Money:
 
     def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int):
-            raise InvalidInput(f"money amounts are whole minor units, not {type(self.amount).__name__}")
+            kind = type(self.amount).__name__
+            raise InvalidInput(f"money amounts are whole minor units, not {kind}")
         exponent(self.currency)
 
     @classmethod
@@ -60,10 +61,11 @@ class Money:
         >>> Money.parse(2900, "CAD").format()
         '29.00 CAD'
 
-        ``29.999`` has more digits than the currency allows and a float is ambiguous: both are errors.
+        ``29.999`` has more digits than the currency allows and a float is ambiguous: both are
+        errors.
         """
         digits = exponent(currency)
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, bool | float):
             raise InvalidInput(
                 f"write amounts as integer minor units or a quoted decimal string like \"29.00\" "
                 f"(got the number {value!r})"

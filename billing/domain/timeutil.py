@@ -37,7 +37,9 @@ def parse_duration(text: str) -> timedelta:
     unit = raw[-1:]
     number = raw[:-1]
     if unit not in _UNITS or not number.isdigit():
-        raise ValueError(f"must be a whole number followed by s, m, h, d or w, like 3d (got {text!r})")
+        raise ValueError(
+            f"must be a whole number followed by s, m, h, d or w, like 3d (got {text!r})"
+        )
     return timedelta(seconds=int(number) * _UNITS[unit])
 
 
