@@ -7,7 +7,7 @@ units by ``Money.prorate`` with a single named rounding rule, ``ROUNDING``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, DecimalException, InvalidOperation
 from fractions import Fraction
 
 from billing.errors import InvalidInput
@@ -17,6 +17,9 @@ EXPONENTS: dict[str, int] = {"CAD": 2, "USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "
 
 ROUNDING = ROUND_HALF_UP
 """Half a cent rounds away from zero, as a customer reading the invoice would do it by hand."""
+
+_SHIFT = Context(prec=MAX_PREC)
+"""Moving the decimal point must not round: the default context keeps only 28 significant digits."""
 
 
 def round_half_up(value: Fraction) -> int:
@@ -35,7 +38,7 @@ def exponent(currency: str) -> int:
         raise InvalidInput(f"unknown currency {currency!r} (known: {known})") from None
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Money:
     """An exact amount: ``amount`` minor units (cents) of ``currency``."""
 
@@ -85,7 +88,11 @@ class Money:
             raise InvalidInput(
                 f"{value!r} has more than {digits} decimal places for {currency}"
             )
-        return cls(int(dec.scaleb(digits)), currency)
+        try:
+            units = dec.scaleb(digits, _SHIFT)
+        except DecimalException:
+            raise InvalidInput(f"{value!r} is too large an amount") from None
+        return cls(int(units), currency)
 
     def _same(self, other: Money) -> None:
         if self.currency != other.currency:
@@ -102,6 +109,23 @@ class Money:
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)
 
+    # Ordering is only meaningful within one currency: comparing CAD with USD is a bug.
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
     def times(self, quantity: int) -> Money:
         """Multiply by a whole quantity (seats, units)."""
         return Money(self.amount * quantity, self.currency)
@@ -117,7 +141,7 @@ class Money:
 
     def decimal(self) -> Decimal:
         """The amount in major units, exact."""
-        return Decimal(self.amount).scaleb(-exponent(self.currency))
+        return Decimal(self.amount).scaleb(-exponent(self.currency), _SHIFT)
 
     def format(self) -> str:
         """``29.00 CAD``; for people, never parsed back."""

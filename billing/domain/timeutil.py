@@ -36,11 +36,14 @@ def parse_duration(text: str) -> timedelta:
     raw = text.strip().lower()
     unit = raw[-1:]
     number = raw[:-1]
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()):
         raise ValueError(
             f"must be a whole number followed by s, m, h, d or w, like 3d (got {text!r})"
         )
-    return timedelta(seconds=int(number) * _UNITS[unit])
+    try:
+        return timedelta(seconds=int(number) * _UNITS[unit])
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(delta: timedelta) -> str:
