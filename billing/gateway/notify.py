@@ -1,0 +1,84 @@
+"""Verifying inbound notifies: the only message from IOTPay that may move an invoice to paid.
+
+``verify_notify`` checks, in order: the body is a JSON object (``NotifyMalformed``); the fields the
+engine needs and ``sign`` are present (``NotifyMissingFields``); the sign, recomputed over *every*
+field received, including fields added after this code was written, matches in constant time
+(``NotifyBadSign``); the notify is for our merchant (``NotifyWrongMerchant``); the fields have
+their documented types (``NotifyMalformed``). The caller then checks the claim against its stored
+attempt (mchOrderNo, amount, currency), stores it under ``dedupe_key`` and only then answers
+``SUCCESS``; see ``docs/gateway.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+
+from billing.gateway.errors import (
+    NotifyBadSign,
+    NotifyMalformed,
+    NotifyMissingFields,
+    NotifyWrongMerchant,
+)
+from billing.gateway.replies import OrderInfo
+from billing.gateway.sign import verify_sign
+
+__all__ = ["NOTIFY_ACK", "REQUIRED_NOTIFY_FIELDS", "Notify", "dedupe_key", "verify_notify"]
+
+NOTIFY_ACK = "SUCCESS"
+"""The exact plain-text body (HTTP 200) that tells IOTPay to stop redelivering."""
+
+REQUIRED_NOTIFY_FIELDS = (
+    "payOrderId",
+    "mchId",
+    "mchOrderNo",
+    "amount",
+    "currency",
+    "payType",
+    "status",
+    "sign",
+)
+
+
+class Notify(OrderInfo):
+    """A verified notify: the order fields typed, plus ``fields``, the raw object as received
+    (sign included) for storing verbatim."""
+
+    pay_order_id: str
+    mch_id: str
+    mch_order_no: str
+    amount: int
+    currency: str
+    pay_type: str
+    status: int
+    fields: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+
+
+def verify_notify(raw_body: bytes, key: str | SecretStr, mch_id: str) -> Notify:
+    """Parse and authenticate one notify body; raises a ``NotifyError`` subclass on any doubt."""
+    try:
+        doc = json.loads(raw_body)
+    except ValueError:
+        raise NotifyMalformed("notify body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise NotifyMalformed("notify body is not a JSON object")
+    missing = tuple(name for name in REQUIRED_NOTIFY_FIELDS if doc.get(name) in (None, ""))
+    if missing:
+        raise NotifyMissingFields(missing)
+    if not verify_sign(doc, key):
+        raise NotifyBadSign("notify sign does not verify with the merchant key")
+    if str(doc["mchId"]) != mch_id:
+        raise NotifyWrongMerchant("notify is for another merchant")
+    try:
+        notify = Notify.model_validate(doc)
+    except ValidationError as exc:
+        names = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise NotifyMalformed(f"notify fields have the wrong type: {names}") from None
+    return notify.model_copy(update={"fields": dict(doc)})
+
+
+def dedupe_key(notify: Notify) -> str:
+    """The unique key a notify is stored under: redeliveries collide, new facts do not."""
+    return f"{notify.pay_order_id}:{notify.pay_type}:{notify.status}"
