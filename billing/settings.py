@@ -37,6 +37,7 @@ ENV_NAMES: dict[str, str] = {
     "http_port": "BILLING_HTTP_PORT",
     "smtp_url": "BILLING_SMTP_URL",
     "merchant_email": "BILLING_MERCHANT_EMAIL",
+    "merchant_name": "BILLING_MERCHANT_NAME",
     "outbox_dir": "BILLING_OUTBOX_DIR",
     "charge_concurrency": "BILLING_CHARGE_CONCURRENCY",
     "iotpay_base_url": "IOTPAY_BASE_URL",
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535, validation_alias=_env("http_port"))
     smtp_url: SecretStr | None = Field(None, validation_alias=_env("smtp_url"))
     merchant_email: str = Field("billing@example.com", validation_alias=_env("merchant_email"))
+    merchant_name: str = Field("Your merchant", max_length=80,
+                               validation_alias=_env("merchant_name"))
     outbox_dir: Path = Field(Path("outbox"), validation_alias=_env("outbox_dir"))
     charge_concurrency: int = Field(16, ge=1, le=256, validation_alias=_env("charge_concurrency"))
     iotpay_base_url: str = Field(
@@ -139,9 +142,7 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # host and port exactly as written
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
 
