@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import socket
+from collections.abc import Iterator
 from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -26,6 +27,7 @@ from billing.services.outbox import (
 from billing.store.engine import Store
 from billing.store.models import OutboxMessage
 from billing.store.uow import UnitOfWork
+from tests.conftest import truncate_all
 
 from .conftest import SmtpServer, context_for, queue
 
@@ -229,11 +231,19 @@ def test_list_messages_filters_by_status(store: Store, clock: FixedClock) -> Non
     assert [v.id for v in every] == [pending[0].id, sent[0].id] and count == 2
 
 
+@pytest.fixture
+def pg_store(pg_session_db: str) -> Iterator[Store]:
+    """PostgreSQL only: SQLite serializes writers with BEGIN IMMEDIATE instead of row locks."""
+    truncate_all(pg_session_db)
+    st = Store.open(pg_session_db)
+    yield st
+    st.close()
+
+
 def test_postgresql_skips_rows_another_transaction_has_locked(
-    store: Store, clock: FixedClock
+    pg_store: Store, clock: FixedClock
 ) -> None:
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE instead of row locks")
+    store = pg_store
     queue(store, clock.now(), *({"key": f"pf:{n}"} for n in range(3)))
     with UnitOfWork(store) as other:
         locked = other.session.scalars(
