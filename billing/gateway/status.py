@@ -13,8 +13,10 @@ dunning retries it. The phrases matched are the sandbox's plus common acquirer w
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Literal
+
+from billing.domain.payments import DeclineKind as Kind
+from billing.domain.payments import OrderStatus, classify_decline
 
 __all__ = [
     "DeclineKind",
@@ -27,27 +29,7 @@ __all__ = [
 
 DeclineKind = Literal["hard", "soft"]
 
-
-class OrderStatus(IntEnum):
-    PENDING = 0
-    UNKNOWN = 1
-    SUCCESS = 2
-    SUCCESS_NOTIFIED = 3
-    FAILED = 9
-
-
 _PAID = frozenset({OrderStatus.SUCCESS, OrderStatus.SUCCESS_NOTIFIED})
-_HARD_PHRASES = (
-    "expired",
-    "invalid card",
-    "invalid card number",
-    "lost card",
-    "stolen",
-    "pick up",
-    "restricted card",
-    "closed account",
-    "card not found",
-)
 
 
 def is_paid(status: int | None) -> bool:
@@ -66,6 +48,6 @@ def is_unsettled(status: int | None) -> bool:
 
 
 def decline_kind(ret_msg: str) -> DeclineKind:
-    """Classify a decline reason; unknown wording is soft, so no customer is dropped by a typo."""
-    text = ret_msg.strip().lower()
-    return "hard" if any(phrase in text for phrase in _HARD_PHRASES) else "soft"
+    """Classify a decline reason with the domain's rule; unknown wording is soft, so no customer
+    is dropped by a typo."""
+    return "hard" if classify_decline(ret_msg) is Kind.HARD else "soft"
