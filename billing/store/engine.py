@@ -56,7 +56,7 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
     if backend == "postgresql":
         return create_engine(
             url, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=True, connect_args={"connect_timeout": 10},
         )
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 

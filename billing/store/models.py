@@ -181,6 +181,7 @@ class Subscription(Base):
     canceled_at: Mapped[datetime | None]
     paused_at: Mapped[datetime | None]
     pending_plan_version_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id"))
+    pending_quantity: Mapped[int | None] = mapped_column(Integer)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -222,10 +223,14 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None]
     hard_declined: Mapped[bool] = mapped_column(Boolean, default=False)
     dunning_started_at: Mapped[datetime | None]
     dunning_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     dunning_step: Mapped[int] = mapped_column(Integer, default=0)
+    dunning_final_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_escalation_at: Mapped[datetime | None]
+    escalated_after_attempts: Mapped[int] = mapped_column(Integer, default=0)
     template_version: Mapped[str | None] = mapped_column(String(20))
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]

@@ -2,11 +2,13 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:07:24.767061
+Create Date: 2026-11-25
 """
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -154,6 +156,7 @@ def upgrade() -> None:
     sa.Column('canceled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('paused_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('pending_plan_version_id', sa.Integer(), nullable=True),
+    sa.Column('pending_quantity', sa.Integer(), nullable=True),
     sa.Column('lease_owner', sa.String(length=64), nullable=True),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -192,10 +195,14 @@ def upgrade() -> None:
     sa.Column('paid_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempt_count', sa.Integer(), nullable=False),
+    sa.Column('last_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('hard_declined', sa.Boolean(), nullable=False),
     sa.Column('dunning_started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('dunning_plan', sa.JSON(), nullable=True),
     sa.Column('dunning_step', sa.Integer(), nullable=False),
+    sa.Column('dunning_final_done', sa.Boolean(), nullable=False),
+    sa.Column('last_escalation_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('escalated_after_attempts', sa.Integer(), nullable=False),
     sa.Column('template_version', sa.String(length=20), nullable=True),
     sa.Column('lease_owner', sa.String(length=64), nullable=True),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
@@ -317,6 +324,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_refunds_invoice_id'), ['invoice_id'], unique=False)
 
     # ### end Alembic commands ###
+    # Every database gets its own random order-number prefix, so a rebuilt or second database
+    # never reuses a gateway mchOrderNo that was already charged.
+    alphabet = string.ascii_uppercase + string.digits
+    prefix = "".join(secrets.choice(alphabet) for _ in range(6))
+    meta = sa.table("meta", sa.column("key", sa.String), sa.column("value", sa.String))
+    op.bulk_insert(meta, [{"key": "order_prefix", "value": prefix}])
 
 
 def downgrade() -> None:

@@ -1,0 +1,121 @@
+"""Issuing invoices and settling them: the only code that changes what a customer owes.
+
+An invoice is issued once per subscription, kind and period (the schema enforces it), numbered
+from its id, reduced by the customer's credit balance, and is due at its period start. Settling
+an invoice is idempotent: a paid invoice stays paid, and a second successful attempt on a paid
+invoice raises an alert instead of being hidden.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.domain.money import Money
+from billing.domain.subscriptions import Event as SubEvent
+from billing.domain.subscriptions import Status
+from billing.services.events import record_event
+from billing.services.lifecycle import apply_transition, restart_billing
+from billing.store.models import Customer, Invoice, InvoiceLine, PaymentAttempt, Subscription
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    kind: str
+    description: str
+    unit_amount: int
+    quantity: int = 1
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    @property
+    def amount(self) -> int:
+        return self.unit_amount * self.quantity
+
+
+def issue_invoice(
+    session: Session,
+    *,
+    at: datetime,
+    customer: Customer,
+    subscription: Subscription | None,
+    kind: str,
+    period_start: datetime,
+    period_end: datetime,
+    currency: str,
+    lines: list[LineDraft],
+    period_index: int | None = None,
+) -> Invoice:
+    """Add an invoice with its lines; a zero total (after credit) is paid on the spot."""
+    subtotal = sum(line.amount for line in lines)
+    credit = min(customer.credit_balance, max(subtotal, 0))
+    customer.credit_balance -= credit
+    invoice = Invoice(
+        number=f"tmp-{uuid.uuid4().hex[:24]}", customer_id=customer.id,
+        subscription_id=subscription.id if subscription else None, kind=kind,
+        period_index=period_index, period_start=period_start, period_end=period_end,
+        currency=currency, subtotal=subtotal, credit_applied=credit, total=subtotal - credit,
+        amount_paid=0, amount_refunded=0, status="open", issued_at=at,
+        due_at=max(period_start, at) if kind != "renewal" else period_start,
+        next_attempt_at=None, attempt_count=0, hard_declined=False, dunning_step=0,
+        dunning_final_done=False, escalated_after_attempts=0,
+    )
+    invoice.lines = [
+        InvoiceLine(kind=d.kind, description=d.description, quantity=d.quantity,
+                    unit_amount=d.unit_amount, amount=d.amount, period_start=d.period_start,
+                    period_end=d.period_end)
+        for d in lines
+    ]
+    session.add(invoice)
+    session.flush()
+    invoice.number = f"INV-{invoice.id:07d}"
+    if invoice.total == 0:
+        invoice.status, invoice.paid_at = "paid", at
+    else:
+        invoice.next_attempt_at = invoice.due_at
+    record_event(session, at, "invoice.issued", customer_id=customer.id,
+                 subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                 number=invoice.number, kind=kind, total=invoice.total,
+                 credit_applied=credit or None, period_start=period_start.isoformat())
+    return invoice
+
+
+def open_dunning_invoices(session: Session, subscription_id: int) -> int:
+    query = select(func.count(Invoice.id)).where(
+        Invoice.subscription_id == subscription_id, Invoice.status == "open",
+        Invoice.dunning_started_at.is_not(None),
+    )
+    return int(session.scalar(query) or 0)
+
+
+def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime) -> bool:
+    """Mark ``invoice`` paid by ``attempt``; False (and an alert) if another attempt paid it."""
+    if invoice.status == "paid":
+        return False
+    invoice.status, invoice.paid_at = "paid", at
+    invoice.amount_paid = attempt.amount
+    invoice.next_attempt_at = None
+    record_event(session, at, "invoice.paid", customer_id=invoice.customer_id,
+                 subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                 number=invoice.number, amount=attempt.amount,
+                 mch_order_no=attempt.mch_order_no)
+    if invoice.subscription_id is not None:
+        sub = session.get(Subscription, invoice.subscription_id, with_for_update=False)
+        if sub is not None and open_dunning_invoices(session, sub.id) == 0:
+            _paid_up(session, sub, at)
+    return True
+
+
+def _paid_up(session: Session, sub: Subscription, at: datetime) -> None:
+    was_unpaid = sub.status == Status.UNPAID.value
+    step = apply_transition(session, sub, SubEvent.PAID_UP, at)
+    if was_unpaid and step.after is Status.ACTIVE:
+        restart_billing(session, sub, at)
+
+
+def money(amount: int, currency: str) -> str:
+    return Money(amount, currency).format()

@@ -1,0 +1,89 @@
+"""The ports the engine's services depend on, so tests and ``billing simulate`` can swap them.
+
+``Gateway`` is the subset of the IOTPay client the engine calls; ``billing.gateway.IotpayClient``
+satisfies it against the real gateway or the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from billing.clock import Clock
+from billing.gateway import CardInfo, GatewayReply, OrderInfo, RedirectInfo
+from billing.store.engine import Store
+
+
+class Gateway(Protocol):
+    def cc_purchasewithtoken(
+        self, *, mch_order_no: str, mch_user_id: str, card_id: str, amount: int,
+        notify_url: str, currency: str = "CAD", subject: str | None = None,
+        body: str | None = None, client_ip: str | None = None,
+    ) -> GatewayReply[OrderInfo]: ...
+
+    def cc_query(
+        self, *, mch_order_no: str | None = None, pay_order_id: str | None = None
+    ) -> GatewayReply[OrderInfo]: ...
+
+    def cc_addcard(self, *, card_id: str, return_url: str) -> GatewayReply[RedirectInfo]: ...
+
+    def cc_querycard(self, *, card_id: str) -> GatewayReply[CardInfo]: ...
+
+    def cc_directaddcard(
+        self, *, card_id: str, card_num: str | SecretStr, holder: str, cvv: str | SecretStr,
+        expiry_date: str | None = None,
+    ) -> GatewayReply[CardInfo]: ...
+
+    def cc_refund(
+        self, *, mch_refund_no: str, pay_order_id: str, refund_amount: int, notify_url: str
+    ) -> GatewayReply[OrderInfo]: ...
+
+    def cc_void(
+        self, *, mch_refund_no: str, pay_order_id: str, notify_url: str
+    ) -> GatewayReply[OrderInfo]: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine knobs that are not dependencies: names, URLs, leases, batch sizes."""
+
+    public_url: str = "http://127.0.0.1:8080"
+    merchant_name: str = "Billing"
+    merchant_email: str = "billing@example.com"
+    worker: str = "worker"
+    charge_concurrency: int = 16
+    batch_size: int = 200
+    send_lease: timedelta = timedelta(minutes=2)
+    """How long a ``sending`` attempt belongs to its process; must exceed connect + read timeout."""
+    query_lease: timedelta = timedelta(minutes=2)
+    card_expiry_notice: timedelta = timedelta(days=30)
+    link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
+
+    @property
+    def notify_url(self) -> str:
+        return self.public_url.rstrip("/") + "/iotpay/notify"
+
+
+class ChargeObserver(Protocol):
+    """Where charge outcomes are counted (``billing.metrics.Metrics``); optional."""
+
+    def charge(self, outcome: str, amount: int, currency: str) -> None: ...
+
+
+@dataclass
+class Deps:
+    """Everything a service needs from the outside world, wired once by the composition root."""
+
+    store: Store
+    gateway: Gateway
+    clock: Clock
+    config: EngineConfig = field(default_factory=EngineConfig)
+    metrics: ChargeObserver | None = None
+
+    def observe_charge(self, before: str, after: str, amount: int, currency: str) -> None:
+        """Count an attempt's move to a new state; unchanged states are not counted twice."""
+        if self.metrics is not None and before != after:
+            self.metrics.charge(after, amount, currency)

@@ -1,0 +1,283 @@
+"""Subscription use cases: create, cancel, reactivate, pause, resume, change plan or quantity.
+
+Each is one unit of work ending in a commit (or, for ``preview``, a rollback). Status changes go
+through ``billing.domain.subscriptions.transition``; amounts through ``billing.domain.proration``.
+Creating or resuming renews inline, so the first invoice exists as soon as the command returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from billing.clock import Clock
+from billing.domain.calendar import local_date, start_of_local_day
+from billing.domain.money import Money
+from billing.domain.proration import prorate_change
+from billing.domain.subscriptions import Event, Status
+from billing.errors import Conflict, InvalidInput, NotFound
+from billing.services.customers import find_customer
+from billing.services.events import record_event
+from billing.services.invoicing import LineDraft, issue_invoice
+from billing.services.lifecycle import apply_transition, restart_billing
+from billing.services.renewal import calendar_of, renew_subscription
+from billing.store.models import Card, Customer, Invoice, Plan, PlanVersion, Subscription
+from billing.store.uow import UnitOfWork
+
+When = Literal["auto", "now", "period_end"]
+
+
+def _plan(uow: UnitOfWork, code: str) -> tuple[Plan, PlanVersion]:
+    plan = uow.session.scalar(select(Plan).where(Plan.code == code))
+    if plan is None:
+        raise NotFound(f"no plan {code!r}; run `billing plans apply` after adding it")
+    if plan.archived:
+        raise Conflict(f"plan {code!r} is archived and can't be sold")
+    version = next(v for v in plan.versions if v.version == plan.current_version)
+    return plan, version
+
+
+def _card(uow: UnitOfWork, customer: Customer, ref: str | None) -> Card | None:
+    query = select(Card).where(Card.customer_id == customer.id, Card.status == "active")
+    if ref is not None:
+        card = uow.session.scalar(query.where(Card.gateway_card_id == ref))
+        if card is None:
+            raise NotFound(f"customer {customer.external_id} has no active card {ref!r}")
+        return card
+    return uow.session.scalar(query.order_by(Card.id.desc()).limit(1))
+
+
+def get_subscription(uow: UnitOfWork, sub_id: int) -> Subscription:
+    sub = uow.session.get(Subscription, sub_id, with_for_update=True)
+    if sub is None:
+        raise NotFound(f"no subscription {sub_id}")
+    return sub
+
+
+def create_subscription(
+    uow: UnitOfWork, clock: Clock, *, customer: str, plan: str, card: str | None = None,
+    start: datetime | None = None, trial_days: int | None = None, quantity: int = 1,
+) -> dict[str, Any]:
+    """Subscribe a customer; bills period 0 at once unless a trial comes first."""
+    if quantity < 1:
+        raise InvalidInput("quantity must be at least 1")
+    if trial_days is not None and not 0 <= trial_days <= 730:
+        raise InvalidInput("trial days must be between 0 and 730")
+    now = clock.now()
+    session = uow.session
+    cust = find_customer(uow, customer)
+    plan_row, version = _plan(uow, plan)
+    card_row = _card(uow, cust, card)
+    begin = start or now
+    trial = plan_row.trial_days if trial_days is None else trial_days
+    anchor = local_date(begin, cust.timezone) + timedelta(days=trial)
+    first = start_of_local_day(anchor, cust.timezone)
+    sub = Subscription(
+        customer_id=cust.id, plan_id=plan_row.id, plan_version_id=version.id,
+        card_id=card_row.id if card_row else None,
+        status=(Status.TRIALING if trial else Status.ACTIVE).value, quantity=quantity,
+        timezone=cust.timezone, anchor_date=anchor, started_at=begin,
+        trial_end=first if trial else None, next_period_index=0, next_renewal_at=first,
+        cancel_at_period_end=False, created_at=now, updated_at=now,
+    )
+    session.add(sub)
+    session.flush()
+    record_event(session, now, "subscription.created", subscription_id=sub.id,
+                 customer_id=cust.id, plan=plan_row.code, version=version.version,
+                 status=sub.status, anchor=anchor.isoformat(), quantity=quantity)
+    renew_subscription(session, sub, now)
+    view = describe(uow, sub)
+    uow.commit()
+    return view
+
+
+def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool) -> dict[str, Any]:
+    """Cancel now, or at the end of the current period (reversible until then)."""
+    now, sub = clock.now(), get_subscription(uow, sub_id)
+    if at_period_end:
+        if sub.status == Status.CANCELED.value:
+            raise Conflict(f"subscription {sub_id} is already canceled")
+        sub.cancel_at_period_end, sub.updated_at = True, now
+        record_event(uow.session, now, "subscription.cancel_scheduled", subscription_id=sub.id,
+                     customer_id=sub.customer_id, effective=_iso(sub.next_renewal_at))
+    else:
+        apply_transition(uow.session, sub, Event.CANCEL, now, reason="requested")
+        sub.canceled_at, sub.next_renewal_at = now, None
+    view = describe(uow, sub)
+    uow.commit()
+    return view
+
+
+def reactivate(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
+    """Undo a cancel-at-period-end before the period ends."""
+    now, sub = clock.now(), get_subscription(uow, sub_id)
+    if not sub.cancel_at_period_end or sub.status == Status.CANCELED.value:
+        raise Conflict(f"subscription {sub_id} has no pending cancellation to undo")
+    sub.cancel_at_period_end, sub.updated_at = False, now
+    record_event(uow.session, now, "subscription.reactivated", subscription_id=sub.id,
+                 customer_id=sub.customer_id)
+    view = describe(uow, sub)
+    uow.commit()
+    return view
+
+
+def pause(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
+    """Stop issuing invoices until resumed; the period already paid keeps running."""
+    now, sub = clock.now(), get_subscription(uow, sub_id)
+    apply_transition(uow.session, sub, Event.PAUSE, now)
+    sub.paused_at = now
+    view = describe(uow, sub)
+    uow.commit()
+    return view
+
+
+def resume(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
+    """Resume billing; see ``restart_billing`` for how the anchor behaves."""
+    now, sub = clock.now(), get_subscription(uow, sub_id)
+    apply_transition(uow.session, sub, Event.RESUME, now)
+    sub.paused_at = None
+    restart_billing(uow.session, sub, now)
+    renew_subscription(uow.session, sub, now)
+    view = describe(uow, sub)
+    uow.commit()
+    return view
+
+
+@dataclass(frozen=True)
+class ChangePreview:
+    subscription: int
+    from_plan: str
+    to_plan: str
+    from_quantity: int
+    to_quantity: int
+    applies: str
+    old_price: str
+    new_price: str
+    remaining_seconds: int | None = None
+    period_seconds: int | None = None
+    charge_now: str | None = None
+    credit_now: str | None = None
+    invoice: str | None = None
+
+
+def change_plan(
+    uow: UnitOfWork, clock: Clock, sub_id: int, *, plan: str | None = None,
+    quantity: int | None = None, when: When = "auto", preview: bool = False,
+) -> ChangePreview:
+    """Upgrade now with an exact proration, or downgrade at period end.
+
+    ``preview`` computes the same result and stores nothing.
+    """
+    now, sub = clock.now(), get_subscription(uow, sub_id)
+    if sub.status not in (Status.ACTIVE.value, Status.PAST_DUE.value, Status.TRIALING.value):
+        raise Conflict(f"cannot change the plan of a {sub.status} subscription")
+    old_version = uow.session.get(PlanVersion, sub.plan_version_id)
+    old_plan = uow.session.get(Plan, sub.plan_id)
+    assert old_version is not None and old_plan is not None
+    new_plan, new_version = _plan(uow, plan) if plan else (old_plan, old_version)
+    qty = quantity if quantity is not None else sub.quantity
+    if qty < 1:
+        raise InvalidInput("quantity must be at least 1")
+    old_total = Money(old_version.price * sub.quantity, old_version.currency)
+    new_total = Money(new_version.price * qty, new_version.currency)
+    same_interval = (old_version.interval_unit, old_version.interval_count) == (
+        new_version.interval_unit, new_version.interval_count)
+    in_period = sub.current_period_start is not None and sub.status != Status.TRIALING.value
+    immediate = {"now": True, "period_end": False}.get(when, new_total > old_total)
+    if immediate and not (same_interval and in_period):
+        raise Conflict("this change can only take effect at the period end "
+                       "(different interval, or no paid period yet)")
+    result = ChangePreview(sub.id, f"{old_plan.code} v{old_version.version}",
+                           f"{new_plan.code} v{new_version.version}", sub.quantity, qty,
+                           "now" if immediate else "period_end", old_total.format(),
+                           new_total.format())
+    if immediate:
+        result = _prorate_now(uow, sub, old_version, new_version, qty, old_total, new_total,
+                              now, result)
+    else:
+        sub.pending_plan_version_id = new_version.id if new_version.id != old_version.id else None
+        sub.pending_quantity = qty if qty != sub.quantity else None
+        record_event(uow.session, now, "subscription.change_scheduled", subscription_id=sub.id,
+                     customer_id=sub.customer_id, **asdict(result))
+    if preview:
+        uow.rollback()
+    else:
+        uow.commit()
+    return result
+
+
+def _prorate_now(uow: UnitOfWork, sub: Subscription, old: PlanVersion, new: PlanVersion,
+                 qty: int, old_total: Money, new_total: Money, now: datetime,
+                 result: ChangePreview) -> ChangePreview:
+    session = uow.session
+    period = calendar_of(sub, old).period(sub.next_period_index - 1)
+    change = prorate_change(period, now, old_total, new_total)
+    customer = session.get(Customer, sub.customer_id)
+    assert customer is not None
+    invoice: Invoice | None = None
+    if change.net.amount > 0:
+        days = timedelta(seconds=change.remaining_seconds)
+        line = LineDraft("proration", f"Change to {result.to_plan} x{qty} for the remaining "
+                         f"{days} of the period", change.net.amount)
+        invoice = issue_invoice(session, at=now, customer=customer, subscription=sub,
+                                kind="proration", period_start=now, period_end=period.end,
+                                currency=new.currency, lines=[line])
+    elif change.net.amount < 0:
+        customer.credit_balance += -change.net.amount
+    record_event(session, now, "subscription.plan_changed", subscription_id=sub.id,
+                 customer_id=sub.customer_id, from_version=old.id, to_version=new.id,
+                 quantity=qty, net=change.net.amount,
+                 invoice=invoice.number if invoice else None)
+    sub.plan_id, sub.plan_version_id, sub.quantity = new.plan_id, new.id, qty
+    sub.pending_plan_version_id = sub.pending_quantity = None
+    sub.updated_at = now
+    net = change.net
+    return ChangePreview(
+        **{**asdict(result), "remaining_seconds": change.remaining_seconds,
+           "period_seconds": change.period_seconds,
+           "charge_now": net.format() if net.amount > 0 else None,
+           "credit_now": (-net).format() if net.amount < 0 else None,
+           "invoice": invoice.number if invoice else None})
+
+
+def describe(uow: UnitOfWork, sub: Subscription) -> dict[str, Any]:
+    """A subscription as people and scripts see it."""
+    session = uow.session
+    plan = session.get(Plan, sub.plan_id)
+    version = session.get(PlanVersion, sub.plan_version_id)
+    customer = session.get(Customer, sub.customer_id)
+    card = session.get(Card, sub.card_id) if sub.card_id else None
+    assert plan is not None and version is not None and customer is not None
+    pending = session.get(PlanVersion, sub.pending_plan_version_id) \
+        if sub.pending_plan_version_id else None
+    return {
+        "id": sub.id, "customer": customer.external_id, "status": sub.status,
+        "plan": plan.code, "version": version.version, "quantity": sub.quantity,
+        "price": Money(version.price * sub.quantity, version.currency).format(),
+        "interval": f"{version.interval_count} {version.interval_unit}",
+        "anchor": sub.anchor_date.isoformat(), "timezone": sub.timezone,
+        "trial_end": _iso(sub.trial_end),
+        "current_period": [_iso(sub.current_period_start), _iso(sub.current_period_end)],
+        "next_renewal": _iso(sub.next_renewal_at),
+        "card": card.masked_number or card.gateway_card_id if card else None,
+        "cancel_at_period_end": sub.cancel_at_period_end, "canceled_at": _iso(sub.canceled_at),
+        "pending_change": (f"v{pending.version} of plan {pending.plan_id}" if pending else None)
+        or (f"quantity {sub.pending_quantity}" if sub.pending_quantity else None),
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def list_subscriptions(uow: UnitOfWork, *, customer: str | None = None,
+                       status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = select(Subscription).order_by(Subscription.id).limit(limit)
+    if customer is not None:
+        query = query.where(Subscription.customer_id == find_customer(uow, customer).id)
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    return [describe(uow, s) for s in uow.session.scalars(query)]
