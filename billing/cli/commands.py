@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from billing.cli import config_cmd, customers_cmd, db_cmd, outbox_cmd, plans_cmd, sandbox_cmd
+from billing.cli import (
+    cards_cmd,
+    config_cmd,
+    customers_cmd,
+    db_cmd,
+    engine_cmd,
+    events_cmd,
+    outbox_cmd,
+    plans_cmd,
+    sandbox_cmd,
+    subscriptions_cmd,
+)
 
-MODULES: list[ModuleType] = [db_cmd, plans_cmd, customers_cmd, outbox_cmd, sandbox_cmd, config_cmd]
+MODULES: list[ModuleType] = [
+    db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, engine_cmd, events_cmd,
+    outbox_cmd, sandbox_cmd, config_cmd,
+]

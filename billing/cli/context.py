@@ -6,10 +6,13 @@ never opens one, and a user mistake in settings is reported only by commands tha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from billing.bootstrap import Runtime, open_runtime
 from billing.clock import Clock, FixedClock, SystemClock
 from billing.settings import Settings, load_settings
 from billing.store.engine import Store
@@ -56,3 +59,11 @@ def open_store(*, require_schema: bool = True) -> Store:
             store.close()
             raise
     return store
+
+
+@contextmanager
+def runtime(*, sandbox: bool = False) -> Iterator[Runtime]:
+    """The wired engine for commands that talk to the gateway."""
+    st = state()
+    with open_runtime(st.settings(), st.clock(), sandbox=sandbox) as rt:
+        yield rt

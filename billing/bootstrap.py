@@ -1,0 +1,104 @@
+"""The composition root: the one place that turns settings into a running engine.
+
+Everything else receives its dependencies; only here are the store opened, the gateway client
+built (for the real IOTPay or for an in-process sandbox), and the configuration read.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from billing.clock import Clock
+from billing.errors import ConfigError
+from billing.gateway import IotpayClient
+from billing.metrics import Metrics
+from billing.services.ports import Deps, EngineConfig
+from billing.settings import Settings
+from billing.store.engine import Store
+from billing.store.migrate import require_current
+
+
+def worker_name() -> str:
+    """Who holds a lease: host and pid, so an operator can tell daemons apart."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
+    secret = settings.iotpay_mch_key or SecretStr("dev-link-secret")
+    fields: dict[str, Any] = dict(
+        public_url=settings.public_url, merchant_email=settings.merchant_email,
+        merchant_name=settings.merchant_name, worker=worker_name(),
+        charge_concurrency=settings.charge_concurrency,
+        link_secret=SecretStr("links:" + secret.get_secret_value()),
+    )
+    fields.update(overrides)
+    return EngineConfig(**fields)
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """The IOTPay merchant the engine signs as and verifies notifies for."""
+
+    mch_id: str
+    key: SecretStr
+    login_name: str
+
+
+def merchant_from_settings(settings: Settings) -> Merchant:
+    missing = [name for name, value in (
+        ("IOTPAY_MCH_ID", settings.iotpay_mch_id), ("IOTPAY_MCH_KEY", settings.iotpay_mch_key),
+        ("IOTPAY_LOGIN_NAME", settings.iotpay_login_name)) if not value]
+    if missing:
+        raise ConfigError(f"set {', '.join(missing)} to reach the gateway, or use --sandbox")
+    assert settings.iotpay_mch_id and settings.iotpay_mch_key and settings.iotpay_login_name
+    return Merchant(settings.iotpay_mch_id, settings.iotpay_mch_key, settings.iotpay_login_name)
+
+
+@dataclass
+class Runtime:
+    """A wired engine: dependencies plus the merchant identity the receiver verifies with."""
+
+    deps: Deps
+    settings: Settings
+    merchant: Merchant
+    sandbox: Any | None = None
+
+
+@contextmanager
+def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
+                 check_schema: bool = True, **config: Any) -> Iterator[Runtime]:
+    """Open the store and the gateway (or an in-process sandbox) and close both afterwards."""
+    with ExitStack() as stack:
+        store = Store.open(settings.database_url, pool_size=settings.charge_concurrency + 4)
+        stack.callback(store.close)
+        if check_schema:
+            require_current(store.engine)
+        box = None
+        if sandbox:
+            from billing.sandbox.merchants import DEFAULT_MERCHANT
+            from billing.sandbox.server import SandboxServer
+
+            box = stack.enter_context(SandboxServer())
+            merchant = Merchant(DEFAULT_MERCHANT.mch_id, SecretStr(DEFAULT_MERCHANT.key),
+                                DEFAULT_MERCHANT.login_name)
+            base_url = box.base_url
+        else:
+            merchant = merchant_from_settings(settings)
+            base_url = settings.iotpay_base_url
+        client = IotpayClient(
+            base_url=base_url, mch_id=merchant.mch_id, mch_key=merchant.key,
+            login_name=merchant.login_name,
+            timeout=(settings.iotpay_connect_timeout, settings.iotpay_read_timeout),
+            pool_size=settings.charge_concurrency,
+        )
+        stack.callback(client.close)
+        deps = Deps(store, client, clock, engine_config(settings, **config),
+                    metrics=Metrics(store, clock))
+        yield Runtime(deps, settings, merchant, box)

@@ -1,0 +1,135 @@
+"""Running the engine: ``billing run-once``, ``billing daemon``, ``billing serve``,
+``billing simulate``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from billing.cli.context import runtime, state
+from billing.cli.output import out, print_json, print_table
+from billing.daemon.logs import setup_logging
+from billing.domain.timeutil import parse_instant
+from billing.errors import InvalidInput
+from billing.mail import transport_from_settings
+
+log = logging.getLogger("billing.cli")
+SandboxOpt = Annotated[bool, typer.Option(
+    "--sandbox", help="Use an in-process sandbox gateway instead of IOTPay (no credentials).")]
+
+
+def _receiver(rt: object) -> object:
+    from billing.bootstrap import Runtime
+    from billing.metrics import Metrics
+    from billing.receiver.app import create_app
+    from billing.receiver.server import ReceiverServer
+
+    assert isinstance(rt, Runtime)
+    metrics = rt.deps.metrics if isinstance(rt.deps.metrics, Metrics) else None
+    app = create_app(rt.deps, mch_id=rt.merchant.mch_id, mch_key=rt.merchant.key,
+                     metrics=metrics)
+    return ReceiverServer(app, host=rt.settings.http_host, port=rt.settings.http_port)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run-once")
+    def run_once(
+        now: Annotated[str | None, typer.Option("--now", help="Act as of this ISO instant.")]
+        = None,
+        sandbox: SandboxOpt = False,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """One pass of every tick as of now (or --now), then exit: cron mode and time travel."""
+        from billing.daemon.ticks import run_once as one_pass
+
+        st = state()
+        if now is not None:
+            st.now = parse_instant(now)
+        with runtime(sandbox=sandbox) as rt:
+            if sandbox:
+                from billing.demo import revault_demo_cards
+
+                revault_demo_cards(rt.deps)
+            report = one_pass(rt.deps, transport=transport_from_settings(rt.settings))
+        summary = report.summary()
+        if json_out:
+            print_json(summary)
+        else:
+            print_table(f"Pass as of {summary['at']}", ["step", "result"],
+                        [(k, v) for k, v in summary.items() if k != "at"])
+
+    @app.command("daemon")
+    def daemon(
+        sandbox: SandboxOpt = False,
+        demo: Annotated[bool, typer.Option("--demo", help="With --sandbox: add demo customers.")]
+        = False,
+        tick_scale: Annotated[float, typer.Option(help="Multiply every tick interval.")] = 1.0,
+        no_receiver: Annotated[bool, typer.Option("--no-receiver",
+                                                  help="Don't serve /iotpay/notify here.")]
+        = False,
+    ) -> None:
+        """Run until SIGTERM/SIGINT: renew, charge, reconcile, dunn, email, receive notifies."""
+        from billing.daemon.runner import Daemon, Intervals
+
+        if demo and not sandbox:
+            raise InvalidInput("--demo needs --sandbox (demo cards exist only in the sandbox)")
+        st = state()
+        setup_logging(debug=st.debug)
+        with runtime(sandbox=sandbox) as rt:
+            if sandbox:
+                from billing.demo import revault_demo_cards, seed_demo
+
+                revault_demo_cards(rt.deps)
+                if demo:
+                    log.info("demo customers created: %d",
+                             seed_demo(rt.deps, rt.settings.timezone))
+            runner = Daemon(rt, transport_from_settings(rt.settings),
+                            intervals=Intervals().scaled(tick_scale),
+                            receiver=None if no_receiver else _receiver(rt))
+            code = runner.run()
+        raise typer.Exit(code)
+
+    @app.command("serve")
+    def serve(sandbox: SandboxOpt = False) -> None:
+        """Serve only the HTTP receiver (notifies, card returns, health, metrics)."""
+        import threading
+
+        st = state()
+        setup_logging(debug=st.debug)
+        with runtime(sandbox=sandbox) as rt:
+            server = _receiver(rt)
+            stop = threading.Event()
+            import signal
+
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            server.start()  # type: ignore[attr-defined]
+            out.print(f"receiver listening on {server.url}")  # type: ignore[attr-defined]
+            stop.wait()
+            server.stop()  # type: ignore[attr-defined]
+
+    @app.command("simulate")
+    def simulate(
+        until: Annotated[str, typer.Option("--until", help="Last day to simulate (YYYY-MM-DD).")],
+        subscription: Annotated[int | None, typer.Option(help="Only this subscription.")] = None,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Forecast renewals, charges, retries and dunning until a date; changes nothing."""
+        from billing.simulate import simulate as forecast
+
+        try:
+            last = date.fromisoformat(until)
+        except ValueError:
+            raise InvalidInput(f"--until must be a date like 2026-12-31 (got {until!r})") from None
+        st = state()
+        rows = forecast(st.settings(), st.clock(), last, subscription=subscription)
+        if json_out:
+            print_json(rows)
+        else:
+            print_table(f"Forecast until {last} (nothing stored)",
+                        ["date", "subscription", "customer", "what", "detail"],
+                        [(r["date"], r["subscription"], r["customer"], r["what"], r["detail"])
+                         for r in rows])

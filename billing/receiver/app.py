@@ -1,0 +1,81 @@
+"""The receiver: the engine's only HTTP surface, an ASGI app built by ``create_app``.
+
+    app = create_app(deps, mch_id="10000701", mch_key=SecretStr("..."))
+    with ReceiverServer(app, host="0.0.0.0", port=8080):  # billing.receiver.server
+        ...
+
+Routes: ``POST /iotpay/notify`` (``billing.receiver.notify``), ``GET /iotpay/return/addcard``
+and ``GET /billing/update-card/{token}`` (``billing.receiver.cards``), ``GET /healthz`` and
+``GET /metrics`` (``billing.receiver.ops``). Unknown routes are FastAPI's 404/405; the OpenAPI
+and docs pages are off, since nothing here is a public API.
+
+No input may produce a 500: every route catches its own failures, and ``NeverFail`` is the last
+line, turning anything that still escapes into a 503 (retry later) and logging only its class.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from billing.metrics import Metrics
+from billing.receiver.cards import cards_router
+from billing.receiver.notify import describe_error, notify_router
+from billing.receiver.ops import ops_router
+from billing.services.ports import Deps
+
+__all__ = ["DEFAULT_MAX_BODY", "NeverFail", "create_app"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 64 * 1024
+"""A notify is well under 2 KiB; 64 KiB leaves room for new fields and nothing for abuse."""
+
+
+def create_app(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metrics | None = None,
+               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The receiver for one merchant; ``metrics`` defaults to a fresh ``Metrics`` over
+    ``deps.store`` (its registry is ``app.state.metrics.registry``)."""
+    metrics = metrics or Metrics(deps.store, deps.clock)
+    app = FastAPI(title="billing receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.metrics = metrics
+    app.include_router(notify_router(deps, mch_id=mch_id, mch_key=mch_key, metrics=metrics,
+                                     max_body=max_body))
+    app.include_router(cards_router(deps))
+    app.include_router(ops_router(deps.store, metrics))
+    app.add_middleware(NeverFail)
+    return app
+
+
+class NeverFail:
+    """ASGI middleware: an exception that escapes a route becomes a plain 503, or, if the
+    response had already started (a background task failed after it), is logged and dropped.
+    Starlette's own error middleware would answer 500 and re-raise into the server's log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error on %s: %s", scope.get("path", "?"), describe_error(exc))
+            if not started:
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", b"4"), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": b"FAIL"})
