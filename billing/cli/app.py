@@ -6,6 +6,7 @@ bug or an outage and exits 1 with one line, and only ``--debug`` shows the trace
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import traceback
@@ -18,6 +19,7 @@ from billing.cli import context
 from billing.cli.output import error_line
 from billing.domain.timeutil import parse_instant
 from billing.errors import BillingError, CatalogError, UserError
+from billing.gateway.masking import redact_pans
 
 app = typer.Typer(
     name="billing",
@@ -58,6 +60,33 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """A click/typer command-line error (bad option, missing argument...), whichever click."""
+    return hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _invoke(args: list[str]) -> int:
+    """Run the typer app and turn its own exits and usage errors into an exit code."""
+    try:
+        result = app(args=args, prog_name="billing", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        error_line("aborted")
+        return 1
+    except Exception as exc:
+        if isinstance(exc, BillingError) or not _is_usage_error(exc):
+            raise
+        # Usage errors echo arguments back; a card number typed on the command line must not be.
+        shown = io.StringIO()
+        exc.show(file=shown)  # type: ignore[attr-defined]
+        sys.stderr.write(redact_pans(shown.getvalue()))
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code instead of raising."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -67,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if state.debug else logging.WARNING)
     try:
         _register_commands()
-        app(args=args, prog_name="billing", standalone_mode=True)
-        return 0
-    except SystemExit as exc:
-        # typer's standalone mode reports usage errors itself and exits 2, success with 0
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _invoke(args)
     except CatalogError as exc:
         for problem in exc.problems:
             error_line(str(problem))
