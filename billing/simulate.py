@@ -9,12 +9,12 @@ copy records after "now" are the forecast. The real database and gateway are nev
 from __future__ import annotations
 
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from billing.clock import Clock, FixedClock
 from billing.daemon.ticks import run_once
@@ -71,6 +71,7 @@ def simulate(settings: Settings, clock: Clock, until: date, *,
                         EngineConfig(public_url="http://127.0.0.1:9", worker="simulate"))
             with UnitOfWork(deps.store) as uow:
                 vault = list(uow.session.scalars(select(Card).where(Card.status == "active")))
+                copied = uow.session.scalar(select(func.max(Event.id))) or 0
             for card in vault:
                 gateway.cc_directaddcard(card_id=card.gateway_card_id,
                                          card_num=SecretStr(test_cards.APPROVE),
@@ -82,14 +83,15 @@ def simulate(settings: Settings, clock: Clock, until: date, *,
                 run_once(deps, at=at)
                 at = min(at + timedelta(days=1), end)
                 sim_clock.set(at)
-            timeline = _timeline(deps, start, subscription)
+            timeline = _timeline(deps, copied, subscription)
         copy.dispose()
     return timeline
 
 
-def _timeline(deps: Deps, start: datetime, subscription: int | None) -> list[dict[str, Any]]:
+def _timeline(deps: Deps, after_id: int, subscription: int | None) -> list[dict[str, Any]]:
+    """The events the simulation itself recorded (ids after the copied ones)."""
     with UnitOfWork(deps.store) as uow:
-        query = select(Event).where(Event.at >= start, Event.type.in_(SHOWN)).order_by(Event.id)
+        query = select(Event).where(Event.id > after_id, Event.type.in_(SHOWN)).order_by(Event.id)
         if subscription is not None:
             query = query.where(Event.subscription_id == subscription)
         names = dict(uow.session.execute(select(Customer.id, Customer.external_id)).all())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from billing.cli.app import main
+from billing.sandbox.merchants import DEFAULT_MERCHANT
+from billing.sandbox.server import SandboxServer
+from billing.sandbox.testing import running_sandbox
 
 
 @dataclass
@@ -48,3 +52,23 @@ def run_db(run: Run, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
     """``run`` with BILLING_DATABASE_URL pointing at a migrated test database."""
     monkeypatch.setenv("BILLING_DATABASE_URL", db_url)
     return run
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with running_sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def gw_run(run_db: Run, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
+           plans_dir: Path) -> Run:
+    """The CLI wired to the in-test sandbox, with the example catalog and one customer."""
+    monkeypatch.setenv("IOTPAY_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("IOTPAY_MCH_ID", DEFAULT_MERCHANT.mch_id)
+    monkeypatch.setenv("IOTPAY_MCH_KEY", DEFAULT_MERCHANT.key)
+    monkeypatch.setenv("IOTPAY_LOGIN_NAME", DEFAULT_MERCHANT.login_name)
+    monkeypatch.setenv("BILLING_PUBLIC_URL", "http://127.0.0.1:9")
+    assert run_db("plans", "apply", str(plans_dir)).code == 0
+    assert run_db("customers", "add", "cus_1", "--email", "a@example.com", "--name", "A").code == 0
+    return run_db

@@ -5,16 +5,13 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from billing.sandbox import cards
-from billing.sandbox.merchants import DEFAULT_MERCHANT
 from billing.sandbox.server import SandboxServer
-from billing.sandbox.testing import running_sandbox
 from billing.store.engine import Store
 from billing.store.models import Base
 from billing.store.uow import UnitOfWork
@@ -22,26 +19,6 @@ from tests.cli.conftest import Run
 
 NUMBER = cards.DECLINE_TWICE_THEN_APPROVE
 CVV = "8642"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with running_sandbox() as server:
-        yield server
-
-
-@pytest.fixture
-def gw_run(run_db: Run, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
-           plans_dir: Path) -> Run:
-    """The CLI wired to the in-test sandbox, with the example catalog and one customer."""
-    monkeypatch.setenv("IOTPAY_BASE_URL", sandbox.base_url)
-    monkeypatch.setenv("IOTPAY_MCH_ID", DEFAULT_MERCHANT.mch_id)
-    monkeypatch.setenv("IOTPAY_MCH_KEY", DEFAULT_MERCHANT.key)
-    monkeypatch.setenv("IOTPAY_LOGIN_NAME", DEFAULT_MERCHANT.login_name)
-    monkeypatch.setenv("BILLING_PUBLIC_URL", "http://127.0.0.1:9")
-    assert run_db("plans", "apply", str(plans_dir)).code == 0
-    assert run_db("customers", "add", "cus_1", "--email", "a@example.com", "--name", "A").code == 0
-    return run_db
 
 
 def _add_direct(run: Run, monkeypatch: pytest.MonkeyPatch, number: str = NUMBER) -> str:

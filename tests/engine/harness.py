@@ -7,7 +7,8 @@ against the sandbox ledger with ``assert_exactly_once``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,13 @@ from billing.services.catalog import apply_catalog
 from billing.services.customers import add_customer
 from billing.services.ports import Deps
 from billing.services.subscriptions import create_subscription
-from billing.store.models import Event, Invoice, PaymentAttempt, Subscription
+from billing.store.models import (
+    Event,
+    GatewayNotification,
+    Invoice,
+    PaymentAttempt,
+    Subscription,
+)
 from billing.store.uow import UnitOfWork
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
@@ -60,15 +67,31 @@ class World:
         return int(view["id"])
 
     def tick(self) -> PassReport:
+        """One pass, then let the notifies it caused arrive and be applied."""
         report = run_once(self.deps, transport=self.mail)
         self.sandbox.wait_for_notifies(5.0)
+        self.settle(self.notifies_applied)
         return report
+
+    def notifies_applied(self) -> bool:
+        with UnitOfWork(self.deps.store) as uow:
+            return uow.session.scalar(select(GatewayNotification.id).where(
+                GatewayNotification.processed_at.is_(None)).limit(1)) is None
 
     def days(self, at: datetime, until: datetime, step: timedelta = timedelta(days=1)) -> Iterator[
             datetime]:
         while at <= until:
             yield at
             at += step
+
+    def settle(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Wait (in real time, briefly) for notifies applied after their answer to land."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def run_until(self, until: datetime, step: timedelta = timedelta(days=1)) -> None:
         """One pass per ``step`` from now until ``until`` inclusive, like a daemon sampled daily."""

@@ -171,3 +171,32 @@ def test_cancel_at_period_end_can_be_undone_until_then(world: World) -> None:
     world.run_until(at("2026-03-20"))
     assert len(world.invoices(sub)) == 2 and world.subscription(sub).status == "canceled"
     world.assert_exactly_once()
+
+
+def test_pending_charge_is_settled_by_the_gateways_notify(world: World) -> None:
+    world.customer("kim", cards.PENDING_THEN_APPROVE)
+    sub = world.subscribe("kim", "starter-monthly", trial_days=0)
+    world.tick()
+    [invoice] = world.invoices(sub)
+    [attempt] = world.attempts(invoice.id)
+    assert invoice.status == "open" and attempt.state == "pending"
+    world.clock.set(world.clock.now() + timedelta(minutes=3))  # the sandbox settles after 2 min
+    world.sandbox.settle_due()
+    assert world.sandbox.wait_for_notifies(5.0)
+    assert world.settle(lambda: world.invoices(sub)[0].status == "paid")
+    notified = [e for e in world.events("payment.succeeded") if e.data.get("source") == "notify"]
+    assert len(notified) == 1
+    world.tick()  # reconciliation finds nothing left to do
+    world.assert_exactly_once()
+
+
+def test_card_expiring_notice_is_sent_once_a_month_ahead(world: World) -> None:
+    world.customer("lea", cards.APPROVE, expiry="0226")
+    world.subscribe("lea", "starter-monthly", trial_days=0)
+    world.tick()
+    assert [e.data["card_id"] for e in world.events("card.expiring_notice")] == []
+    world.run_until(at("2026-02-01"))
+    world.run_until(at("2026-02-05"))
+    notices = world.events("card.expiring_notice")
+    assert len(notices) == 1
+    assert sum("expir" in s.lower() for s, _ in world.emails()) == 1
