@@ -111,6 +111,7 @@ def enqueue_email(
     at = to_utc(at)
     row = OutboxMessage(
         dedupe_key=dedupe_key, template=template, to_address=address,
+        template_version=rendered.template_version, locale=locale,
         subject=rendered.subject[:SUBJECT_MAX], body_text=rendered.text, body_html=None,
         customer_id=customer_id, invoice_id=invoice_id, created_at=at,
         send_after=to_utc(send_after) if send_after is not None else at, attempts=0,

@@ -342,6 +342,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     template: Mapped[str] = mapped_column(String(40))
+    template_version: Mapped[str] = mapped_column(String(20), default="")
+    locale: Mapped[str] = mapped_column(String(5), default="en")
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)

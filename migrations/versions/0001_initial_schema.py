@@ -243,6 +243,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=200), nullable=False),
     sa.Column('template', sa.String(length=40), nullable=False),
+    sa.Column('template_version', sa.String(length=20), nullable=False),
+    sa.Column('locale', sa.String(length=5), nullable=False),
     sa.Column('to_address', sa.String(length=254), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('body_text', sa.Text(), nullable=False),

@@ -250,3 +250,15 @@ def test_postgresql_skips_rows_another_transaction_has_locked(
             select(OutboxMessage.id).order_by(OutboxMessage.id).limit(2).with_for_update()).all()
         claimed = claim_due(store, at=clock.now(), worker="w", limit=10)  # must not block
     assert [r.id for r in claimed] != [] and not {r.id for r in claimed} & set(locked)
+
+
+def test_a_queued_email_records_the_template_version_and_locale(
+    store: Store, clock: FixedClock
+) -> None:
+    from billing.templates import TEMPLATE_VERSION
+
+    queue(store, clock.now(), {"key": "tv:1"})
+    with UnitOfWork(store) as uow:
+        row = uow.session.scalar(select(OutboxMessage))
+        assert row is not None
+        assert (row.template_version, row.locale) == (TEMPLATE_VERSION, "en")
