@@ -8,8 +8,10 @@ dictionary lookup.
     BILLING_CRASH_POINTS="after_intent:0.2,after_send:0.2"  BILLING_CRASH_SEED=7
 
 Points: ``after_intent`` (attempt committed, nothing sent), ``after_send`` (gateway answered,
-nothing recorded), ``after_record`` (outcome committed), ``after_notify_store`` (notify stored,
-not yet answered), ``before_notify_apply`` (notify answered, not applied).
+nothing recorded), ``after_record`` (outcome committed), ``after_query`` (reconciliation got
+the gateway's answer, recorded nothing), ``before_resend`` (an order the gateway doesn't have
+is marked for resending, not yet sent), ``after_notify_store`` (notify stored, not yet
+answered), ``before_notify_apply`` (notify answered, not applied).
 """
 
 from __future__ import annotations

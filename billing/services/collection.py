@@ -175,7 +175,13 @@ def record(deps: Deps, attempt_id: int, outcome: SendOutcome, *, source: str) ->
     return state
 
 
-def send_and_record(deps: Deps, intent: Intent) -> str:
+def send_and_record(deps: Deps, intent: Intent, stop: threading.Event | None = None) -> str:
+    if stop is not None and stop.is_set():
+        # Stopping: this request has not left, so say so now rather than leave the attempt to
+        # wait out its lease; the invoice is due again a minute later, for whoever ticks next.
+        return record(deps, intent.attempt_id,
+                      SendOutcome(AttemptState.FAILED_NOT_SENT, reason="stopped before sending"),
+                      source="shutdown")
     outcome = send(deps, intent)
     crashpoint("after_send")
     try:
@@ -193,11 +199,12 @@ def collect_due(deps: Deps, *, at: datetime | None = None,
     """One collection tick: charge every due invoice, a batch at a time, sends in parallel."""
     at = at or deps.clock.now()
     summary = CollectSummary()
-    size = max(deps.config.batch_size, deps.config.charge_concurrency)
+    # Claim a few rounds of the pool at a time, not the whole day: other daemons share the rest.
+    size = min(deps.config.batch_size, deps.config.charge_concurrency * 4)
     with ThreadPoolExecutor(deps.config.charge_concurrency, "charge") as pool:
         while stop is None or not stop.is_set():
             intents, claimed = create_intents(deps, at, size)
-            for state in pool.map(lambda i: send_and_record(deps, i), intents):
+            for state in pool.map(lambda i: send_and_record(deps, i, stop), intents):
                 summary.add(state)
             if claimed < size:
                 break

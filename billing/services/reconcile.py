@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from billing.domain.payments import AttemptState, next_check
+from billing.faults import crashpoint
 from billing.gateway import GatewayError
 from billing.services.claims import claim_rows, lease_free
 from billing.services.collection import Intent, record, send, user_ref
@@ -110,6 +111,7 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
                      customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
                      mch_order_no=att.mch_order_no)
         uow.commit()
+    crashpoint("before_resend")
     return record(deps, intent.attempt_id, send(deps, intent), source="resend")
 
 
@@ -119,6 +121,7 @@ def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
         reply = deps.gateway.cc_query(mch_order_no=intent.mch_order_no)
     except GatewayError as exc:
         return _check_failed(deps, intent.attempt_id, at, type(exc).__name__)
+    crashpoint("after_query")
     if reply.order_not_found:
         return _resend_same_order(deps, intent, at)
     if not reply.ok or reply.data is None:
