@@ -17,9 +17,10 @@ A transport error is classified by what was sent: *not sent* may be retried with
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,7 +35,7 @@ from billing.gateway import (
     GatewayOutcomeUnknown,
     GatewayRequestInvalid,
 )
-from billing.services.claims import claim_rows
+from billing.services.claims import claim_rows, keep, load_by_id
 from billing.services.events import record_event
 from billing.services.installation import order_prefix
 from billing.services.payments import apply_outcome, outcome_of_reply, record_decline
@@ -86,8 +87,8 @@ def user_ref(customer: Customer) -> str:
     return customer.external_id if len(customer.external_id) <= 30 else f"#{customer.id}"
 
 
-def _intent(session: Session, invoice: Invoice, card: Card, prefix: str, deps: Deps,
-            at: datetime) -> Intent:
+def _attempt(invoice: Invoice, card: Card, prefix: str, deps: Deps, at: datetime
+             ) -> PaymentAttempt:
     number = invoice.attempt_count + 1
     attempt = PaymentAttempt(
         invoice_id=invoice.id, attempt_no=number,
@@ -97,23 +98,23 @@ def _intent(session: Session, invoice: Invoice, card: Card, prefix: str, deps: D
         sent_at=at, check_count=0, lease_owner=deps.config.worker,
         lease_until=at + deps.config.send_lease,
     )
-    session.add(attempt)
     invoice.attempt_count, invoice.next_attempt_at, invoice.last_attempt_at = number, None, at
-    session.flush()
-    customer = session.get(Customer, invoice.customer_id)
-    assert customer is not None
-    record_event(session, at, "payment.attempt_started", customer_id=customer.id,
-                 subscription_id=invoice.subscription_id, invoice_id=invoice.id,
-                 mch_order_no=attempt.mch_order_no, attempt=number, amount=attempt.amount,
-                 worker=deps.config.worker)
-    return Intent(attempt.id, attempt.mch_order_no, attempt.amount, attempt.currency,
-                  card.gateway_card_id, user_ref(customer), f"Invoice {invoice.number}"[:64])
+    return attempt
+
+
+def _preload(session: Session, invoices: list[Invoice]) -> None:
+    """Load the subscriptions, cards and customers a batch of intents reads, once."""
+    subs = load_by_id(session, Subscription, {i.subscription_id for i in invoices
+                                              if i.subscription_id is not None})
+    load_by_id(session, Card, {s.card_id for s in subs if s.card_id is not None})
+    load_by_id(session, Customer, {i.customer_id for i in invoices})
 
 
 def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], int]:
     """Phase 1: claim due invoices and commit one ``sending`` attempt for each.
 
-    Returns the intents and how many invoices were claimed (some need no request: no card).
+    The batch is one transaction with a few multi-row statements. Returns the intents and how
+    many invoices were claimed (some need no request: no card on file).
     """
     in_flight = exists().where(PaymentAttempt.invoice_id == Invoice.id,
                                PaymentAttempt.state.in_([s.value for s in IN_FLIGHT]))
@@ -122,8 +123,9 @@ def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], 
         invoices = claim_rows(session, Invoice, [
             Invoice.status == "open", Invoice.next_attempt_at <= at, Invoice.total > 0, ~in_flight,
         ], [Invoice.next_attempt_at, Invoice.id], limit)
-        intents: list[Intent] = []
+        _preload(session, invoices)
         prefix = order_prefix(session) if invoices else ""
+        made: list[tuple[Invoice, Card, PaymentAttempt]] = []
         for invoice in invoices:
             card = _card_for(session, invoice)
             if card is None:
@@ -134,7 +136,21 @@ def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], 
                 record_decline(session, invoice, at, deps.config, hard=True,
                                reason="no card on file")
                 continue
-            intents.append(_intent(session, invoice, card, prefix, deps, at))
+            attempt = _attempt(invoice, card, prefix, deps, at)
+            session.add(attempt)
+            record_event(session, at, "payment.attempt_started", customer_id=invoice.customer_id,
+                         subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                         mch_order_no=attempt.mch_order_no, attempt=attempt.attempt_no,
+                         amount=attempt.amount, worker=deps.config.worker)
+            made.append((invoice, card, attempt))
+        session.flush()
+        intents = []
+        for invoice, card, attempt in made:
+            customer = session.get(Customer, invoice.customer_id)
+            assert customer is not None
+            intents.append(Intent(attempt.id, attempt.mch_order_no, attempt.amount,
+                                  attempt.currency, card.gateway_card_id, user_ref(customer),
+                                  f"Invoice {invoice.number}"[:64]))
         uow.commit()
     crashpoint("after_intent")
     return intents, len(invoices)
@@ -162,50 +178,138 @@ def send(deps: Deps, intent: Intent) -> SendOutcome:
 
 def record(deps: Deps, attempt_id: int, outcome: SendOutcome, *, source: str) -> str:
     """Phase 3: apply an outcome in its own transaction; returns the attempt's new state."""
+    return record_many(deps, [(attempt_id, outcome)], source=source)[0]
+
+
+def record_many(deps: Deps, items: list[tuple[int, SendOutcome]], *, source: str) -> list[str]:
+    """Apply several outcomes in one transaction, in the order given; returns the new states.
+
+    Rows are locked attempts first, then invoices, each in id order: the order every other
+    writer (a notify, a reconciliation) takes them in, so two writers never wait on each other
+    in a cycle.
+    """
     with UnitOfWork(deps.store) as uow:
         session = uow.session
-        attempt = session.get(PaymentAttempt, attempt_id, with_for_update=True)
-        assert attempt is not None
-        session.get(Invoice, attempt.invoice_id, with_for_update=True)
-        before = attempt.state
-        apply_outcome(session, attempt, outcome, deps.clock.now(), deps.config, source=source)
-        state, amount, currency = attempt.state, attempt.amount, attempt.currency
+        ids = sorted({attempt_id for attempt_id, _ in items})
+        attempts = {a.id: a for a in session.scalars(
+            select(PaymentAttempt).where(PaymentAttempt.id.in_(ids))
+            .order_by(PaymentAttempt.id).with_for_update())}
+        invoices = list(session.scalars(
+            select(Invoice).where(Invoice.id.in_({a.invoice_id for a in attempts.values()}))
+            .order_by(Invoice.id).with_for_update()))
+        keep(session, invoices)
+        load_by_id(session, Subscription, {i.subscription_id for i in invoices
+                                           if i.subscription_id is not None})
+        now = deps.clock.now()
+        seen: list[tuple[str, str, int, str]] = []
+        for attempt_id, outcome in items:
+            attempt = attempts[attempt_id]
+            before = attempt.state
+            apply_outcome(session, attempt, outcome, now, deps.config, source=source)
+            seen.append((before, attempt.state, attempt.amount, attempt.currency))
         uow.commit()
-    deps.observe_charge(before, state, amount, currency)
-    return state
+    for before, state, amount, currency in seen:
+        deps.observe_charge(before, state, amount, currency)
+    return [state for _, state, _, _ in seen]
 
 
-def send_and_record(deps: Deps, intent: Intent, stop: threading.Event | None = None) -> str:
+class Recorder:
+    """Phase 3 for a whole tick: one thread applies outcomes as they arrive, a group per
+    transaction, so the pool's threads only wait on the gateway and commits are shared."""
+
+    GROUP = 64
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.inbox: queue.Queue[tuple[int, SendOutcome] | None] = queue.Queue()
+        self.states: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="charge-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, attempt_id: int, outcome: SendOutcome) -> None:
+        self.inbox.put((attempt_id, outcome))
+
+    def _next_group(self) -> tuple[list[tuple[int, SendOutcome]], bool]:
+        first = self.inbox.get()
+        if first is None:
+            return [], True
+        group = [first]
+        while len(group) < self.GROUP:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return group, True
+            group.append(item)
+        return group, False
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            group, done = self._next_group()
+            if group:
+                self._record(group)
+
+    def _record(self, group: list[tuple[int, SendOutcome]]) -> None:
+        crashpoint("after_send")
+        try:
+            self.states += record_many(self.deps, group, source="purchase")
+        except Exception:
+            log.exception("recording %d outcomes together failed; one by one", len(group))
+            for attempt_id, outcome in group:
+                try:
+                    self.states.append(record(self.deps, attempt_id, outcome,
+                                              source="purchase"))
+                except Exception:
+                    # The attempt stays ``sending`` under its lease; reconciliation resolves it.
+                    log.exception("could not record the outcome of attempt %s", attempt_id)
+                    self.states.append("unrecorded")
+        crashpoint("after_record")
+
+    def close(self) -> list[str]:
+        self.inbox.put(None)
+        self.thread.join()
+        return self.states
+
+
+def _send_to(deps: Deps, recorder: Recorder, intent: Intent,
+             stop: threading.Event | None) -> None:
     if stop is not None and stop.is_set():
         # Stopping: this request has not left, so say so now rather than leave the attempt to
         # wait out its lease; the invoice is due again a minute later, for whoever ticks next.
-        return record(deps, intent.attempt_id,
-                      SendOutcome(AttemptState.FAILED_NOT_SENT, reason="stopped before sending"),
-                      source="shutdown")
-    outcome = send(deps, intent)
-    crashpoint("after_send")
-    try:
-        state = record(deps, intent.attempt_id, outcome, source="purchase")
-        crashpoint("after_record")
-        return state
-    except Exception:
-        # The attempt stays ``sending`` under its lease; reconciliation resolves it later.
-        log.exception("could not record the outcome of %s", intent.mch_order_no)
-        return "unrecorded"
+        outcome = SendOutcome(AttemptState.FAILED_NOT_SENT, reason="stopped before sending")
+    else:
+        outcome = send(deps, intent)
+    recorder.put(intent.attempt_id, outcome)
 
 
 def collect_due(deps: Deps, *, at: datetime | None = None,
                 stop: threading.Event | None = None) -> CollectSummary:
-    """One collection tick: charge every due invoice, a batch at a time, sends in parallel."""
+    """One collection tick: charge every due invoice, sends in parallel, results in groups.
+
+    New intents are claimed whenever the pool runs low, not after a whole batch has finished,
+    so gateway latency overlaps; a claim takes a few pool-fulls, so other daemons share a big
+    day instead of one daemon claiming it all.
+    """
     at = at or deps.clock.now()
-    summary = CollectSummary()
-    # Claim a few rounds of the pool at a time, not the whole day: other daemons share the rest.
     size = min(deps.config.batch_size, deps.config.charge_concurrency * 4)
-    with ThreadPoolExecutor(deps.config.charge_concurrency, "charge") as pool:
-        while stop is None or not stop.is_set():
-            intents, claimed = create_intents(deps, at, size)
-            for state in pool.map(lambda i: send_and_record(deps, i, stop), intents):
-                summary.add(state)
-            if claimed < size:
-                break
+    low_water = deps.config.charge_concurrency * 2
+    recorder = Recorder(deps)
+    try:
+        with ThreadPoolExecutor(deps.config.charge_concurrency, "charge") as pool:
+            pending: set[Future[None]] = set()
+            more = True
+            while more and (stop is None or not stop.is_set()):
+                intents, claimed = create_intents(deps, at, size)
+                pending |= {pool.submit(_send_to, deps, recorder, i, stop) for i in intents}
+                more = claimed >= size
+                while more and len(pending) > low_water:
+                    _, pending = wait(pending, return_when=FIRST_COMPLETED)
+            wait(pending)
+    finally:
+        states = recorder.close()
+    summary = CollectSummary()
+    for state in states:
+        summary.add(state)
     return summary

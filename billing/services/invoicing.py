@@ -104,8 +104,10 @@ def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at:
                  number=invoice.number, amount=attempt.amount,
                  mch_order_no=attempt.mch_order_no)
     if invoice.subscription_id is not None:
-        sub = session.get(Subscription, invoice.subscription_id, with_for_update=False)
-        if sub is not None and open_dunning_invoices(session, sub.id) == 0:
+        sub = session.get(Subscription, invoice.subscription_id)
+        # Paying up changes only past_due and unpaid subscriptions; skip the count otherwise.
+        if sub is not None and sub.status in (Status.PAST_DUE.value, Status.UNPAID.value) and (
+                open_dunning_invoices(session, sub.id) == 0):
             _paid_up(session, sub, at)
     return True
 

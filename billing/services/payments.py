@@ -108,9 +108,13 @@ def _log(session: Session, attempt: PaymentAttempt, invoice: Invoice, at: dateti
 
 def _succeed(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime,
              source: str) -> None:
-    other = session.scalar(select(PaymentAttempt.id).where(
-        PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.state == "succeeded",
-        PaymentAttempt.id != attempt.id))
+    # A success pays its invoice in the same transaction and nothing reopens an invoice, so only
+    # an invoice that is no longer open can have another succeeded attempt (the partial unique
+    # index on succeeded attempts is the backstop).
+    other = None if invoice.status == "open" else session.scalar(
+        select(PaymentAttempt.id).where(
+            PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.state == "succeeded",
+            PaymentAttempt.id != attempt.id))
     if other is not None:
         attempt.state, attempt.next_check_at = AttemptState.UNKNOWN.value, None
         attempt.failure_reason = "charged after the invoice was already paid: refund it"

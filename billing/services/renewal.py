@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from billing.domain.calendar import BillingCalendar, Interval, IntervalUnit, local_date
 from billing.domain.subscriptions import BILLABLE, Event
-from billing.services.claims import claim_rows
+from billing.services.claims import claim_rows, load_by_id
 from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, issue_invoice
 from billing.services.lifecycle import apply_transition
@@ -121,6 +121,15 @@ class RenewSummary:
     errors: int = 0
 
 
+def _preload(session: Session, subs: list[Subscription]) -> None:
+    """Load the plans, versions and customers a batch of renewals reads, once."""
+    if subs:
+        load_by_id(session, Plan, {s.plan_id for s in subs})
+        load_by_id(session, PlanVersion, {s.plan_version_id for s in subs} | {
+            s.pending_plan_version_id for s in subs if s.pending_plan_version_id})
+        load_by_id(session, Customer, {s.customer_id for s in subs})
+
+
 def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
     """One renewal tick: claim due subscriptions in batches and issue their invoices."""
     at = at or deps.clock.now()
@@ -133,6 +142,7 @@ def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
             subs = claim_rows(uow.session, Subscription, where,
                               [Subscription.next_renewal_at, Subscription.id],
                               deps.config.batch_size)
+            _preload(uow.session, subs)
             ids = [s.id for s in subs]
             try:
                 for sub in subs:

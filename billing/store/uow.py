@@ -36,11 +36,13 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed, and unlike rollback() it leaves the
         # loaded objects readable (detached, not expired) for the caller.
+        self.session.info.pop("kept", None)
         self.session.close()
         self._session = None
 
     def commit(self) -> None:
         self.session.commit()
+        self.session.info.pop("kept", None)
 
     def rollback(self) -> None:
         self.session.rollback()
