@@ -37,9 +37,14 @@ DEFAULT_MAX_BODY = 64 * 1024
 
 def create_app(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metrics | None = None,
                max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The receiver for one merchant; ``metrics`` defaults to a fresh ``Metrics`` over
-    ``deps.store`` (its registry is ``app.state.metrics.registry``)."""
-    metrics = metrics or Metrics(deps.store, deps.clock)
+    """The receiver for one merchant; ``metrics`` defaults to ``deps.metrics``, else a fresh
+    ``Metrics`` over ``deps.store`` (its registry is ``app.state.metrics.registry``). The
+    services this app calls report to the same object, so ``/metrics`` shows what they did."""
+    if metrics is None:
+        metrics = deps.metrics if isinstance(deps.metrics, Metrics) else Metrics(deps.store,
+                                                                                 deps.clock)
+    if deps.metrics is None:
+        deps.metrics = metrics
     app = FastAPI(title="billing receiver", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.metrics = metrics
     app.include_router(notify_router(deps, mch_id=mch_id, mch_key=mch_key, metrics=metrics,

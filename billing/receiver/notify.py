@@ -25,7 +25,6 @@ import traceback
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import SecretStr
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -34,7 +33,6 @@ from billing.gateway import NOTIFY_ACK, NotifyError
 from billing.metrics import Metrics
 from billing.services.notifications import apply_notification, receive_notification
 from billing.services.ports import Deps
-from billing.store.models import GatewayNotification, PaymentAttempt
 
 __all__ = ["BodyTooLarge", "notify_router", "read_limited"]
 
@@ -107,6 +105,10 @@ def notify_router(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metri
         if received.duplicate:
             metrics.notify("duplicate")
             log.info("duplicate notify acknowledged")
+        elif received.applied:
+            metrics.notify("applied")
+            log.info("notify stored as #%d, confirming a recorded success",
+                     received.notification_id)
         elif received.notification_id is not None:
             log.info("notify stored as #%d", received.notification_id)
             background.add_task(apply_stored, deps, metrics, received.notification_id)
@@ -119,28 +121,9 @@ def apply_stored(deps: Deps, metrics: Metrics, notification_id: int) -> None:
     """The background half: apply once and count the result. Never raises; a failure stays on
     the row (``error``) for the reconciliation tick to retry."""
     try:
+        # The lag is observed by the service through ``deps.metrics`` while the attempt is loaded.
         outcome = apply_notification(deps, notification_id)
-        if outcome == "applied":
-            lag = notify_lag(deps, notification_id)
-            if lag is not None:
-                metrics.notify_lag(lag)
         metrics.notify(outcome or "error")  # last, so a counted notify is fully handled
     except Exception as exc:
         metrics.notify("error")
         log.error("applying notify #%d failed: %s", notification_id, describe_error(exc))
-
-
-def notify_lag(deps: Deps, notification_id: int) -> float | None:
-    """Seconds from sending the payment attempt to receiving its notify; None for refunds."""
-    query = (select(GatewayNotification.received_at, PaymentAttempt.sent_at,
-                    PaymentAttempt.created_at)
-             .join(PaymentAttempt, PaymentAttempt.mch_order_no == GatewayNotification.mch_order_no)
-             .where(GatewayNotification.id == notification_id,
-                    GatewayNotification.pay_type == "pay"))
-    with deps.store.sessions() as session:
-        row = session.execute(query).first()
-        session.rollback()
-    if row is None:
-        return None
-    received_at, sent_at, created_at = row
-    return (received_at - (sent_at or created_at)).total_seconds()

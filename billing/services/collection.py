@@ -293,7 +293,7 @@ def collect_due(deps: Deps, *, at: datetime | None = None,
     day instead of one daemon claiming it all.
     """
     at = at or deps.clock.now()
-    size = min(deps.config.batch_size, deps.config.charge_concurrency * 4)
+    size = min(deps.config.batch_size, deps.config.charge_concurrency * 8)
     low_water = deps.config.charge_concurrency * 2
     recorder = Recorder(deps)
     try:

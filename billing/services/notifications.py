@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 class Received:
     notification_id: int | None
     duplicate: bool
+    applied: bool = False
+    """Already settled when stored: the notify confirmed an attempt that was final and matched."""
 
 
 def receive_notification(
@@ -48,19 +50,47 @@ def receive_notification(
     """Verify and durably store one notify; raises ``NotifyError`` for anything not genuine."""
     notify = verify_notify(raw_body, key, mch_id)
     with UnitOfWork(deps.store) as uow:
+        at = deps.clock.now()
         row = GatewayNotification(
             dedupe_key=dedupe_key(notify)[:100], pay_order_id=notify.pay_order_id[:30],
             mch_order_no=notify.mch_order_no[:30], pay_type=notify.pay_type[:10],
             status=notify.status, raw_body=raw_body.decode("utf-8", "replace"),
-            received_at=deps.clock.now(),
+            received_at=at,
         )
+        confirmed = _confirms_final_success(uow.session, notify)
+        if confirmed is not None:
+            row.processed_at, row.outcome = at, "applied"
         uow.session.add(row)
         try:
             uow.commit()
         except IntegrityError:
             return Received(None, True)
         crashpoint("after_notify_store")
-        return Received(row.id, False)
+        if confirmed is not None and deps.metrics is not None:
+            deps.metrics.notify_lag((at - confirmed).total_seconds())
+        return Received(row.id, False, applied=confirmed is not None)
+
+
+def _confirms_final_success(session: Session, notify: Notify) -> datetime | None:
+    """The common case, settled while storing: a paid notify for an attempt the purchase response
+    already recorded as succeeded, with the same amount and currency. Applying it would change
+    nothing (a succeeded attempt is final), so it is stored as applied and no second transaction
+    is spent on it. Returns the attempt's send time (for the lag metric), or None otherwise."""
+    if notify.pay_type != "pay" or state_for_status(notify.status) is not AttemptState.SUCCEEDED:
+        return None
+    row = session.execute(select(
+        PaymentAttempt.state, PaymentAttempt.amount, PaymentAttempt.currency,
+        PaymentAttempt.sent_at, PaymentAttempt.created_at,
+        PaymentAttempt.pay_order_id).where(
+        PaymentAttempt.mch_order_no == notify.mch_order_no)).first()
+    if row is None:
+        return None
+    state, amount, currency, sent_at, created_at, pay_order_id = row
+    matches = (amount, currency) == (notify.amount, notify.currency) and pay_order_id in (
+        None, notify.pay_order_id)
+    if state != AttemptState.SUCCEEDED.value or not matches:
+        return None
+    return sent_at or created_at
 
 
 def _discrepancy(session: Session, row: GatewayNotification, at: datetime, why: str,
@@ -89,6 +119,9 @@ def _apply_payment(session: Session, deps: Deps, row: GatewayNotification, notif
     apply_outcome(session, attempt, outcome, at, deps.config, source="notify")
     row.outcome = "applied"
     deps.observe_charge(before, attempt.state, attempt.amount, attempt.currency)
+    if deps.metrics is not None:
+        sent = attempt.sent_at or attempt.created_at
+        deps.metrics.notify_lag((row.received_at - sent).total_seconds())
 
 
 def apply_notification(deps: Deps, notification_id: int) -> str | None:

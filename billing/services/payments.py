@@ -69,15 +69,17 @@ def apply_outcome(
     source: str,
 ) -> None:
     """Move ``attempt`` (and its invoice) by ``outcome``; safe to call again with the same facts."""
+    current = AttemptState(attempt.state)
+    if outcome.pay_order_id and not attempt.pay_order_id:
+        attempt.pay_order_id = outcome.pay_order_id
+    if outcome.gateway_status is not None and attempt.gateway_status != outcome.gateway_status:
+        attempt.gateway_status = outcome.gateway_status
+    if attempt.lease_owner is not None or attempt.lease_until is not None:
+        attempt.lease_owner, attempt.lease_until = None, None
+    if current is AttemptState.SUCCEEDED:
+        return  # final: nothing else to learn, and no need to load the invoice
     invoice = session.get(Invoice, attempt.invoice_id)
     assert invoice is not None
-    current = AttemptState(attempt.state)
-    attempt.pay_order_id = attempt.pay_order_id or outcome.pay_order_id
-    if outcome.gateway_status is not None:
-        attempt.gateway_status = outcome.gateway_status
-    attempt.lease_owner, attempt.lease_until = None, None
-    if current is AttemptState.SUCCEEDED:
-        return
     if outcome.state is AttemptState.SUCCEEDED:
         _succeed(session, invoice, attempt, at, source)
     elif outcome.state is AttemptState.FAILED:

@@ -72,6 +72,8 @@ class ChargeObserver(Protocol):
 
     def charge(self, outcome: str, amount: int, currency: str) -> None: ...
 
+    def notify_lag(self, seconds: float) -> None: ...
+
 
 @dataclass
 class Deps:

@@ -57,6 +57,9 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         return create_engine(
             url, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size,
             pool_pre_ping=True, connect_args={"connect_timeout": 10},
+            # Multi-row INSERTs of up to 16 rows stay short enough for psycopg to cache their
+            # parsing; longer ones were parsed again every time (bench/README.md).
+            insertmanyvalues_page_size=16,
         )
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
