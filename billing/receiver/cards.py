@@ -46,7 +46,8 @@ def cards_router(deps: Deps) -> APIRouter:
         customer_id = _customer_of(deps, token)
         if customer_id is None:
             return page(404, "Link not valid",
-                        "This link is not valid. Please use the latest email we sent you.")
+                        "This link is not valid or has expired. "
+                        "Please use the latest email we sent you.")
         return _start_setup(deps, customer_id)
 
     return router
@@ -72,7 +73,7 @@ def _customer_of(deps: Deps, token: str) -> int | None:
     if len(token) > MAX_TOKEN or not token.isascii():
         return None
     try:
-        return customer_of_token(deps.config, token)
+        return customer_of_token(deps.config, token, deps.clock.now())
     except Exception:
         return None
 

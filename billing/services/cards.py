@@ -190,7 +190,7 @@ def notify_expiring_cards(deps: Deps, *, at: datetime | None = None) -> int:
                 "merchant_name": deps.config.merchant_name, "customer_name": customer.name,
                 "card_number": card.masked_number or card.gateway_card_id,
                 "expiry": f"{card.expiry[:2]}/20{card.expiry[2:]}" if card.expiry else "",
-                "update_card_url": update_card_url(deps.config, customer.id),
+                "update_card_url": update_card_url(deps.config, customer.id, at),
             }
             if enqueue_email(session, at=at, template="card_expiring", to=customer.email,
                              context=context, dedupe_key=f"card_expiring:{card.id}:{card.expiry}",

@@ -137,7 +137,7 @@ def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: Du
         "amount": Money(invoice.total - invoice.amount_paid, invoice.currency).format(),
         "reason": reason or _last_reason(session, invoice) or "the payment was declined",
         "next_retry": _day(invoice.next_attempt_at, customer.timezone),
-        "update_card_url": update_card_url(config, customer.id),
+        "update_card_url": update_card_url(config, customer.id, at),
         "due_date": _day(invoice.due_at, customer.timezone),
         "final_action": plan.final_action.value,
         "final_date": _day(final_at, customer.timezone),

@@ -1,7 +1,9 @@
 """Signed links, so a URL in an email or a gateway redirect can't be forged or guessed.
 
-* Update-card links for customers (dunning emails): the customer's engine id and an HMAC-SHA256
-  of it under the engine's link secret.
+* Update-card links for customers (dunning emails): the customer's engine id, the last UTC day
+  the link works, and an HMAC-SHA256 of both under the engine's link secret. Links expire
+  (``EngineConfig.update_card_link_ttl``, 30 days) so an old email found in a mailbox years later
+  can't open a card page; every dunning email carries a fresh one.
 * The return URL handed to the gateway's hosted card page: the cardId and an HMAC of it, so
   outsiders can't make the receiver confirm (and query the gateway about) arbitrary cardIds.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from billing.services.ports import EngineConfig
@@ -26,21 +29,33 @@ def _matches(config: EngineConfig, purpose: str, subject: str, mac: str) -> bool
     return hmac.compare_digest(mac.encode(), _mac(config, purpose, subject).encode())
 
 
-def update_card_token(config: EngineConfig, customer_id: int) -> str:
-    return f"{customer_id}.{_mac(config, 'update-card', str(customer_id))}"
+def update_card_token(config: EngineConfig, customer_id: int, at: datetime) -> str:
+    """A token for ``customer_id`` that works through the UTC day ``at + ttl`` falls on."""
+    last_day = (at + config.update_card_link_ttl).date().strftime("%Y%m%d")
+    subject = f"{customer_id}.{last_day}"
+    return f"{subject}.{_mac(config, 'update-card', subject)}"
 
 
-def update_card_url(config: EngineConfig, customer_id: int) -> str:
-    token = update_card_token(config, customer_id)
+def update_card_url(config: EngineConfig, customer_id: int, at: datetime) -> str:
+    token = update_card_token(config, customer_id, at)
     return f"{config.public_url.rstrip('/')}/billing/update-card/{token}"
 
 
-def customer_of_token(config: EngineConfig, token: str) -> int | None:
-    """The customer id a token was made for, or None if it is malformed or forged."""
-    head, _, mac = token.partition(".")
-    if not head.isascii() or not head.isdigit() or len(head) > 12:
+def customer_of_token(config: EngineConfig, token: str, now: datetime) -> int | None:
+    """The customer id a token was made for, or None if it is malformed, forged or expired."""
+    head, _, rest = token.partition(".")
+    last_day, _, mac = rest.partition(".")
+    if not (head.isascii() and head.isdigit() and len(head) <= 12):
         return None
-    return int(head) if _matches(config, "update-card", head, mac) else None
+    if not (last_day.isascii() and last_day.isdigit() and len(last_day) == 8):
+        return None
+    if not _matches(config, "update-card", f"{head}.{last_day}", mac):
+        return None
+    try:
+        expires = date(int(last_day[:4]), int(last_day[4:6]), int(last_day[6:]))
+    except ValueError:
+        return None
+    return int(head) if now.date() <= expires else None
 
 
 def card_return_url(config: EngineConfig, card_id: str) -> str:

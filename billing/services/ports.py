@@ -60,6 +60,7 @@ class EngineConfig:
     """How long a ``sending`` attempt belongs to its process; must exceed connect + read timeout."""
     query_lease: timedelta = timedelta(minutes=2)
     card_expiry_notice: timedelta = timedelta(days=30)
+    update_card_link_ttl: timedelta = timedelta(days=30)
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
 
     @property

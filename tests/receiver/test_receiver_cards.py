@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 import requests
 from sqlalchemy import select
 
+from billing.clock import FixedClock
 from billing.receiver import ReceiverServer
 from billing.sandbox import SandboxServer, cards
 from billing.services.links import card_return_url, update_card_token
@@ -24,7 +26,7 @@ def card_statuses(store: Store) -> dict[str, str]:
 
 def open_card_page(http: requests.Session, receiver: ReceiverServer, deps: Deps,
                    customer_id: int) -> requests.Response:
-    token = update_card_token(deps.config, customer_id)
+    token = update_card_token(deps.config, customer_id, deps.clock.now())
     return http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
                     timeout=10)
 
@@ -85,8 +87,9 @@ def test_a_return_for_an_unknown_or_malformed_card_is_a_failure_page(
 
 
 BAD_TOKENS = [
-    "1.0123456789abcdef0123456789abcdef", "abc", "1", "1.", ".x", "-1.abc", "1.é", "１.abc",
-    "1.%00", "x" * 500, "99999999999999999.abc",
+    "1.0123456789abcdef0123456789abcdef", "1.20991231.0123456789abcdef0123456789abcdef",
+    "abc", "1", "1.", ".x", "-1.abc", "1.é", "１.abc", "1.%00", "x" * 500,
+    "99999999999999999.abc", "1.2099123.abc", "1.20991331.abc", "1..abc",
 ]
 
 
@@ -99,6 +102,31 @@ def test_a_bad_update_card_token_is_404(
                           allow_redirects=False, timeout=10)
         assert answer.status_code == 404 and "not valid" in answer.text, token
     assert card_statuses(store) == {}
+
+
+def test_an_update_card_link_works_through_its_last_day_and_not_after(
+    receiver: ReceiverServer, deps: Deps, clock: FixedClock, http: requests.Session,
+    store: Store,
+) -> None:
+    customer_id = customer_with_card(deps)
+    sent_at = clock.now()
+    token = update_card_token(deps.config, customer_id, sent_at)
+    # The signed expiry day can't be moved: changing it breaks the signature.
+    cid, last_day, mac = token.split(".")
+    stretched = f"{cid}.{int(last_day) + 10000}.{mac}"
+    assert http.get(f"{receiver.url}/billing/update-card/{stretched}", allow_redirects=False,
+                    timeout=10).status_code == 404
+
+    clock.set(sent_at + deps.config.update_card_link_ttl)
+    fresh = http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
+                     timeout=10)
+    assert fresh.status_code == 303
+
+    clock.set(sent_at + deps.config.update_card_link_ttl + timedelta(days=1))
+    stale = http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
+                     timeout=10)
+    assert stale.status_code == 404 and "expired" in stale.text
+    assert len(card_statuses(store)) == 1  # only the fresh link opened a card page
 
 
 def test_a_valid_token_for_a_customer_that_does_not_exist_is_404(
