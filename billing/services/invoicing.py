@@ -50,7 +50,30 @@ def issue_invoice(
     lines: list[LineDraft],
     period_index: int | None = None,
 ) -> Invoice:
-    """Add an invoice with its lines; a zero total (after credit) is paid on the spot."""
+    """Add an invoice with its lines, numbered and logged; a zero total (after credit) is paid
+    on the spot."""
+    invoice = draft_invoice(session, at=at, customer=customer, subscription=subscription,
+                            kind=kind, period_start=period_start, period_end=period_end,
+                            currency=currency, lines=lines, period_index=period_index)
+    finish_invoices(session, [invoice], at)
+    return invoice
+
+
+def draft_invoice(
+    session: Session,
+    *,
+    at: datetime,
+    customer: Customer,
+    subscription: Subscription | None,
+    kind: str,
+    period_start: datetime,
+    period_end: datetime,
+    currency: str,
+    lines: list[LineDraft],
+    period_index: int | None = None,
+) -> Invoice:
+    """``issue_invoice`` without the flush, so a batch of renewals inserts its invoices in one
+    round trip; the caller must pass every draft to ``finish_invoices`` before committing."""
     subtotal = sum(line.amount for line in lines)
     credit = min(customer.credit_balance, max(subtotal, 0))
     customer.credit_balance -= credit
@@ -71,17 +94,27 @@ def issue_invoice(
         for d in lines
     ]
     session.add(invoice)
-    session.flush()
-    invoice.number = f"INV-{invoice.id:07d}"
-    if invoice.total == 0:
-        invoice.status, invoice.paid_at = "paid", at
-    else:
-        invoice.next_attempt_at = invoice.due_at
-    record_event(session, at, "invoice.issued", customer_id=customer.id,
-                 subscription_id=invoice.subscription_id, invoice_id=invoice.id,
-                 number=invoice.number, kind=kind, total=invoice.total,
-                 credit_applied=credit or None, period_start=period_start.isoformat())
     return invoice
+
+
+def finish_invoices(session: Session, invoices: list[Invoice], at: datetime) -> None:
+    """Number drafted invoices from their ids (one flush for all), settle zero totals and log
+    ``invoice.issued`` for each. The temporary number is unique, so a crash between the flush
+    and the commit leaves nothing: the transaction rolls back whole."""
+    if not invoices:
+        return
+    session.flush()
+    for invoice in invoices:
+        invoice.number = f"INV-{invoice.id:07d}"
+        if invoice.total == 0:
+            invoice.status, invoice.paid_at = "paid", at
+        else:
+            invoice.next_attempt_at = invoice.due_at
+        record_event(session, at, "invoice.issued", customer_id=invoice.customer_id,
+                     subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                     number=invoice.number, kind=invoice.kind, total=invoice.total,
+                     credit_applied=invoice.credit_applied or None,
+                     period_start=invoice.period_start.isoformat())
 
 
 def open_dunning_invoices(session: Session, subscription_id: int) -> int:

@@ -20,7 +20,7 @@ from billing.domain.calendar import BillingCalendar, Interval, IntervalUnit, loc
 from billing.domain.subscriptions import BILLABLE, Event
 from billing.services.claims import claim_rows, load_by_id
 from billing.services.events import record_event
-from billing.services.invoicing import LineDraft, issue_invoice
+from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
 from billing.services.lifecycle import apply_transition
 from billing.services.ports import Deps
 from billing.store.models import Customer, Invoice, Plan, PlanVersion, Subscription
@@ -69,7 +69,23 @@ def _switch_version(session: Session, sub: Subscription, boundary: datetime) -> 
         sub.anchor_date, sub.next_period_index = local_date(boundary, sub.timezone), 0
 
 
-def _renew_one(session: Session, sub: Subscription, at: datetime) -> Invoice | None:
+Issued = set[tuple[int, datetime]]
+"""(subscription id, period start) of the renewal invoices a batch's subscriptions already have."""
+
+
+def _issued_renewals(session: Session, subs: list[Subscription]) -> Issued:
+    """One query for the whole batch instead of an "already issued?" query per period."""
+    starts = [s.next_renewal_at for s in subs if s.next_renewal_at is not None]
+    if not starts:
+        return set()
+    rows = session.execute(select(Invoice.subscription_id, Invoice.period_start).where(
+        Invoice.subscription_id.in_([s.id for s in subs]), Invoice.kind == "renewal",
+        Invoice.period_start >= min(starts)))
+    return {(sub_id, start) for sub_id, start in rows if sub_id is not None}
+
+
+def _renew_one(session: Session, sub: Subscription, at: datetime,
+               issued: Issued) -> Invoice | None:
     boundary = sub.next_renewal_at
     assert boundary is not None
     if sub.cancel_at_period_end:
@@ -86,12 +102,9 @@ def _renew_one(session: Session, sub: Subscription, at: datetime) -> Invoice | N
                        version.price, sub.quantity, period.start, period.end)]
     if sub.current_period_start is None and plan.setup_fee:
         lines.append(LineDraft("setup_fee", f"{plan.name} setup fee", plan.setup_fee))
-    exists = session.scalar(select(Invoice.id).where(
-        Invoice.subscription_id == sub.id, Invoice.kind == "renewal",
-        Invoice.period_start == period.start))
     invoice = None
-    if exists is None:
-        invoice = issue_invoice(session, at=at, customer=customer, subscription=sub,
+    if (sub.id, period.start) not in issued:
+        invoice = draft_invoice(session, at=at, customer=customer, subscription=sub,
                                 kind="renewal", period_start=period.start,
                                 period_end=period.end, currency=version.currency, lines=lines,
                                 period_index=period.index)
@@ -104,14 +117,21 @@ def _renew_one(session: Session, sub: Subscription, at: datetime) -> Invoice | N
 
 def renew_subscription(session: Session, sub: Subscription, at: datetime) -> list[Invoice]:
     """Issue every period of ``sub`` that has started by ``at`` and is not yet invoiced."""
-    issued: list[Invoice] = []
+    drafts = _draft_renewals(session, sub, at, _issued_renewals(session, [sub]))
+    finish_invoices(session, drafts, at)
+    return drafts
+
+
+def _draft_renewals(session: Session, sub: Subscription, at: datetime,
+                    issued: Issued) -> list[Invoice]:
+    drafts: list[Invoice] = []
     while sub.status in _BILLABLE and sub.next_renewal_at is not None and (
         sub.next_renewal_at <= at
     ):
-        invoice = _renew_one(session, sub, at)
+        invoice = _renew_one(session, sub, at, issued)
         if invoice is not None:
-            issued.append(invoice)
-    return issued
+            drafts.append(invoice)
+    return drafts
 
 
 @dataclass
@@ -145,9 +165,12 @@ def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
             _preload(uow.session, subs)
             ids = [s.id for s in subs]
             try:
+                issued, drafts = _issued_renewals(uow.session, subs), list[Invoice]()
                 for sub in subs:
-                    summary.invoices += len(renew_subscription(uow.session, sub, at))
+                    drafts += _draft_renewals(uow.session, sub, at, issued)
+                finish_invoices(uow.session, drafts, at)
                 uow.commit()
+                summary.invoices += len(drafts)
                 summary.subscriptions += len(ids)
             except Exception:
                 uow.rollback()
