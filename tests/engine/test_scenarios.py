@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from itertools import pairwise
+from pathlib import Path
 
+import yaml
 from pydantic import SecretStr
 
 from billing.domain.calendar import local_date
@@ -12,7 +15,7 @@ from billing.sandbox import cards
 from billing.services.cards import add_direct
 from billing.services.subscriptions import cancel, change_plan, pause, reactivate, resume
 from billing.store.uow import UnitOfWork
-from tests.engine.harness import World, at
+from tests.engine.harness import PLANS, World, at
 
 
 def _local_days(world: World, sub_id: int) -> list[date]:
@@ -200,3 +203,36 @@ def test_card_expiring_notice_is_sent_once_a_month_ahead(world: World) -> None:
     notices = world.events("card.expiring_notice")
     assert len(notices) == 1
     assert sum("expir" in s.lower() for s, _ in world.emails()) == 1
+
+
+def test_a_policy_edit_does_not_reschedule_an_invoice_already_in_dunning(
+    world: World, tmp_path: Path
+) -> None:
+    world.customer("eve", cards.DECLINE_INSUFFICIENT_FUNDS)
+    sub = world.subscribe("eve", "starter-monthly", trial_days=0)
+    world.tick()  # first decline: dunning starts under the shipped policy (cancel at 14d)
+    [invoice] = world.invoices(sub)
+    assert world.subscription(sub).status == "past_due" and invoice.dunning_started_at
+
+    # The merchant relaxes the policy and the retries while the invoice is in dunning.
+    edited = tmp_path / "plans"
+    shutil.copytree(PLANS, edited)
+    dunning = yaml.safe_load((edited / "dunning.yaml").read_text())
+    [standard] = [p for p in dunning["dunning_policies"] if p["name"] == "standard"]
+    standard["final_action"] = {"after": "60d", "action": "leave_past_due"}
+    (edited / "dunning.yaml").write_text(yaml.safe_dump(dunning))
+    monthly = (edited / "monthly.yaml").read_text()
+    assert monthly.count("retry_schedule: [1d, 3d, 5d, 7d]") >= 1
+    (edited / "monthly.yaml").write_text(
+        monthly.replace("retry_schedule: [1d, 3d, 5d, 7d]", "retry_schedule: [20d]"))
+    world.apply_plans(edited)
+
+    world.run_until(at("2026-02-05"))
+    [invoice] = world.invoices(sub)
+    # The invoice kept the schedule it started with: retries at 1, 3, 5 and 7 days (then one
+    # before each later escalation), and cancel at 14 days.
+    assert world.subscription(sub).status == "canceled" and invoice.status == "uncollectible"
+    first, *later = sorted(a.created_at for a in world.attempts(invoice.id))
+    assert [round((t - first) / timedelta(days=1)) for t in later[:4]] == [1, 3, 5, 7]
+    assert [e.data["action"] for e in world.events("dunning.final_action")] == ["cancel"]
+    world.assert_exactly_once()
