@@ -5,7 +5,7 @@
         ...
 
 Routes: ``POST /iotpay/notify`` (``billing.receiver.notify``), ``GET /iotpay/return/addcard``
-and ``GET /billing/update-card/{token}`` (``billing.receiver.cards``), ``GET /healthz`` and
+and ``GET``/``POST /billing/update-card/{token}`` (``billing.receiver.cards``), ``GET /healthz`` and
 ``GET /metrics`` (``billing.receiver.ops``). Unknown routes are FastAPI's 404/405; the OpenAPI
 and docs pages are off, since nothing here is a public API.
 

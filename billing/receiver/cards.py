@@ -1,6 +1,10 @@
 """Browser routes for cards: the gateway's return from the hosted card page, and the signed
 update-card link from dunning emails.
 
+The update-card link is two steps: ``GET`` checks the token and shows a "Continue" button,
+``POST`` (the button) opens the gateway's card page. A ``GET`` changes nothing, because mail
+providers' link scanners fetch every link in an email before the customer sees it.
+
 ``retCode`` on the return URL is unsigned, so it is ignored: only ``confirm_card``, which asks
 the gateway with ``cc_querycard``, activates a card. Both routes are plain ``def`` so FastAPI runs
 them in its thread pool while they wait on the database and the gateway. Every failure maps to
@@ -16,7 +20,7 @@ from fastapi.responses import RedirectResponse
 
 from billing.errors import Conflict, GatewayError, NotFound
 from billing.receiver.notify import describe_error
-from billing.receiver.pages import SAFE_HEADERS, card_saved, page
+from billing.receiver.pages import SAFE_HEADERS, card_saved, continue_page, page
 from billing.services.cards import confirm_card, start_card_setup
 from billing.services.links import card_return_valid, customer_of_token
 from billing.services.ports import Deps
@@ -43,14 +47,23 @@ def cards_router(deps: Deps) -> APIRouter:
 
     @router.get("/billing/update-card/{token}")
     def update_card(token: str) -> Response:
+        if _customer_of(deps, token) is None:
+            return _link_not_valid()
+        return continue_page()
+
+    @router.post("/billing/update-card/{token}")
+    def update_card_continue(token: str) -> Response:
         customer_id = _customer_of(deps, token)
         if customer_id is None:
-            return page(404, "Link not valid",
-                        "This link is not valid or has expired. "
-                        "Please use the latest email we sent you.")
+            return _link_not_valid()
         return _start_setup(deps, customer_id)
 
     return router
+
+
+def _link_not_valid() -> Response:
+    return page(404, "Link not valid",
+                "This link is not valid or has expired. Please use the latest email we sent you.")
 
 
 def _confirm(deps: Deps, card_id: str) -> Response:

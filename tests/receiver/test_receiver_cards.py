@@ -26,9 +26,12 @@ def card_statuses(store: Store) -> dict[str, str]:
 
 def open_card_page(http: requests.Session, receiver: ReceiverServer, deps: Deps,
                    customer_id: int) -> requests.Response:
+    """The customer's two steps: the link shows a Continue button, the button opens the page."""
     token = update_card_token(deps.config, customer_id, deps.clock.now())
-    return http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
-                    timeout=10)
+    url = f"{receiver.url}/billing/update-card/{token}"
+    shown = http.get(url, allow_redirects=False, timeout=10)
+    assert shown.status_code == 200 and '<form method="post">' in shown.text
+    return http.post(url, allow_redirects=False, timeout=10)
 
 
 def test_a_card_is_saved_only_once_the_gateway_confirms_it(
@@ -98,9 +101,10 @@ def test_a_bad_update_card_token_is_404(
 ) -> None:
     customer_with_card(deps)
     for token in BAD_TOKENS:
-        answer = http.get(f"{receiver.url}/billing/update-card/{quote(token)}",
-                          allow_redirects=False, timeout=10)
-        assert answer.status_code == 404 and "not valid" in answer.text, token
+        url = f"{receiver.url}/billing/update-card/{quote(token)}"
+        for answer in (http.get(url, allow_redirects=False, timeout=10),
+                       http.post(url, allow_redirects=False, timeout=10)):
+            assert answer.status_code == 404 and "not valid" in answer.text, token
     assert card_statuses(store) == {}
 
 
@@ -114,19 +118,37 @@ def test_an_update_card_link_works_through_its_last_day_and_not_after(
     # The signed expiry day can't be moved: changing it breaks the signature.
     cid, last_day, mac = token.split(".")
     stretched = f"{cid}.{int(last_day) + 10000}.{mac}"
-    assert http.get(f"{receiver.url}/billing/update-card/{stretched}", allow_redirects=False,
-                    timeout=10).status_code == 404
+    assert http.post(f"{receiver.url}/billing/update-card/{stretched}", allow_redirects=False,
+                     timeout=10).status_code == 404
 
     clock.set(sent_at + deps.config.update_card_link_ttl)
-    fresh = http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
-                     timeout=10)
+    fresh = http.post(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
+                      timeout=10)
     assert fresh.status_code == 303
 
     clock.set(sent_at + deps.config.update_card_link_ttl + timedelta(days=1))
-    stale = http.get(f"{receiver.url}/billing/update-card/{token}", allow_redirects=False,
-                     timeout=10)
-    assert stale.status_code == 404 and "expired" in stale.text
+    for stale in (http.get(f"{receiver.url}/billing/update-card/{token}", timeout=10),
+                  http.post(f"{receiver.url}/billing/update-card/{token}", timeout=10)):
+        assert stale.status_code == 404 and "expired" in stale.text
     assert len(card_statuses(store)) == 1  # only the fresh link opened a card page
+
+
+def test_following_an_update_card_link_changes_nothing_until_the_customer_continues(
+    receiver: ReceiverServer, deps: Deps, sandbox: SandboxServer, http: requests.Session,
+    store: Store,
+) -> None:
+    customer_id = customer_with_card(deps)
+    token = update_card_token(deps.config, customer_id, deps.clock.now())
+    url = f"{receiver.url}/billing/update-card/{token}"
+    for _ in range(3):  # a mail scanner, a preview, the customer
+        shown = http.get(url, timeout=10)
+        assert shown.status_code == 200 and "Continue" in shown.text
+        assert shown.headers["cache-control"] == "no-store"
+    assert card_statuses(store) == {}
+    assert http.head(url, timeout=10).status_code in (200, 405)
+    assert card_statuses(store) == {}
+    assert http.post(url, allow_redirects=False, timeout=10).status_code == 303
+    assert list(card_statuses(store).values()) == ["pending"]
 
 
 def test_a_valid_token_for_a_customer_that_does_not_exist_is_404(
