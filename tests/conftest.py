@@ -32,8 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="comma-separated backends for database tests (sqlite, postgresql)")
     parser.addoption("--pg-url", default=os.environ.get("BILLING_TEST_PG_URL", DEFAULT_PG),
                      help="an existing PostgreSQL database used to create throwaway test databases")
-    parser.addoption("--crash-runs", type=int, default=12,
-                     help="killed billing runs per backend in the crash test (default 12)")
+    parser.addoption("--crash-runs", type=int, default=20,
+                     help="killed billing runs per backend in the crash test (default 20)")
     parser.addoption("--crash-seed", type=int, default=None,
                      help="seed of the crash test's kill plan (default: random, printed)")
 

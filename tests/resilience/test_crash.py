@@ -20,7 +20,7 @@ undisturbed past the reconciliation backoffs and two dunning retries. Then the s
 the database must agree: one approved charge per paid invoice, none for the rest, no attempt
 left unresolved, and no new order number before the previous one was settled.
 
-``--crash-runs N`` (per backend, default 12) and ``--crash-seed S`` come from the suite's
+``--crash-runs N`` (per backend, default 20: 40 kills in CI) and ``--crash-seed S`` come from the suite's
 conftest; the seed is printed so a failure can be replayed (the kill plan, crash-point dice and
 fault dice replay exactly; where a timer kill lands in the work still depends on the machine).
 
@@ -107,7 +107,7 @@ class Run:
 
 @pytest.fixture
 def crash_plan(request: pytest.FixtureRequest) -> tuple[int, int]:
-    runs = int(request.config.getoption("--crash-runs", default=12))
+    runs = int(request.config.getoption("--crash-runs", default=20))
     if runs < 2:
         raise pytest.UsageError("--crash-runs: at least 2 (runs alternate timer and crash points)")
     seed = request.config.getoption("--crash-seed", default=None)
