@@ -20,9 +20,10 @@ undisturbed past the reconciliation backoffs and two dunning retries. Then the s
 the database must agree: one approved charge per paid invoice, none for the rest, no attempt
 left unresolved, and no new order number before the previous one was settled.
 
-``--crash-runs N`` (per backend, default 20: 40 kills in CI) and ``--crash-seed S`` come from the suite's
-conftest; the seed is printed so a failure can be replayed (the kill plan, crash-point dice and
-fault dice replay exactly; where a timer kill lands in the work still depends on the machine).
+``--crash-runs N`` (per backend, default 20: 40 kills in CI) and ``--crash-seed S`` come from
+the suite's conftest; the seed is printed so a failure can be replayed (the kill plan,
+crash-point dice and fault dice replay exactly; where a timer kill lands in the work still
+depends on the machine).
 
 The receiver itself is killed at its crash points in the second test: ``billing serve`` dies
 after storing a notify, before or after acknowledging it.
