@@ -285,10 +285,12 @@ class IotpayClient:
             reply = _reply(endpoint, ref, doc, model, need_data)
         except GatewayCallError as exc:
             outcome = "not_sent" if exc.safe_to_resend else "unknown"
-            _log_call(endpoint, ref, outcome, started, type(exc).__name__)
+            _log_call(endpoint, ref, started, f"outcome={outcome} {type(exc).__name__}")
             raise
         status = getattr(reply.data, "status", None)
-        _log_call(endpoint, ref, reply.ret_code, started, f"status={status} msg={reply.ret_msg}")
+        # retCode says whether the call was accepted; status (for orders) whether money moved.
+        _log_call(endpoint, ref, started,
+                  f"retCode={reply.ret_code} status={status} msg={reply.ret_msg}")
         return reply
 
     def _post(self, endpoint: str, payload: Mapping[str, object], ref: str | None) -> Any:
@@ -328,8 +330,6 @@ def _reply(
     return GatewayReply(endpoint, code, redact_pans(str(doc.get("retMsg") or "")), data)
 
 
-def _log_call(endpoint: str, ref: str | None, outcome: str, started: float, detail: str) -> None:
+def _log_call(endpoint: str, ref: str | None, started: float, detail: str) -> None:
     elapsed_ms = (time.monotonic() - started) * 1000
-    log.info(
-        "iotpay %s ref=%s outcome=%s %s elapsed_ms=%.1f", endpoint, ref, outcome, detail, elapsed_ms
-    )
+    log.info("iotpay %s ref=%s %s elapsed_ms=%.1f", endpoint, ref, detail, elapsed_ms)
