@@ -51,6 +51,7 @@ class PassReport:
             "charges": outcomes,
             "reconciled": dict(self.reconcile.outcomes),
             "notifications_applied": self.reconcile.notifications,
+            "refunds_checked": self.reconcile.refunds,
             "dunning_moves": sum(d.moves for d in self.dunning),
             "expiring_card_notices": self.expiring_cards,
             "emails": asdict(self.outbox) if self.outbox else None,

@@ -12,7 +12,8 @@ leased, then looked up with ``cc_query`` by its ``mchOrderNo`` outside any trans
 * the query itself fails -> nothing changes but the next check time.
 
 Unprocessed notifications (stored but not applied because the process died or applying failed)
-are re-applied by the same tick.
+are re-applied by the same tick, and refunds whose outcome is unknown are looked up the same way
+(``refunds.resolve_due_refunds``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from billing.services.events import record_event
 from billing.services.notifications import apply_pending_notifications
 from billing.services.payments import outcome_of_reply
 from billing.services.ports import Deps
+from billing.services.refunds import resolve_due_refunds
 from billing.store.models import Customer, Invoice, PaymentAttempt
 from billing.store.uow import UnitOfWork
 
@@ -46,6 +48,7 @@ class ReconcileSummary:
     checked: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     notifications: int = 0
+    refunds: int = 0
 
 
 def _claim(deps: Deps, at: datetime, limit: int) -> list[Intent]:
@@ -143,6 +146,7 @@ def reconcile(deps: Deps, *, at: datetime | None = None,
                 summary.outcomes[state] += 1
             if len(intents) < size:
                 break
+    summary.refunds = resolve_due_refunds(deps, at=at)
     return summary
 
 

@@ -3,8 +3,12 @@
 A refund row (with its own ``mchRefundNo``) is committed in ``sending`` before ``cc_refund`` or
 ``cc_void`` is called, and it can never exceed what is still refundable: the invoice's paid amount
 minus what is refunded or in flight (the schema also refuses ``amount_refunded > amount_paid``).
-A refund moves money once, when it first becomes ``succeeded`` - from the response or from its
-``payType=refund`` notify, whichever comes first - and is recorded as a credit note.
+A refund moves money once, when it first becomes ``succeeded`` - from the response, from its
+``payType=refund`` notify or from reconciliation, whichever comes first - and is recorded as a
+credit note. Every writer locks the refund row before the invoice row, and starting a refund locks
+the invoice, so concurrent refunds can't together exceed what was paid and a reply racing its
+notify can't count the same refund twice. Refunds whose outcome is unknown are looked up by
+``resolve_due_refunds`` (the reconcile tick) with ``cc_query``, like payment attempts.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.domain.money import Money
-from billing.domain.payments import FINAL, IN_FLIGHT, AttemptState
+from billing.domain.payments import FINAL, IN_FLIGHT, AttemptState, next_check, state_for_status
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.gateway import (
     GatewayError,
@@ -27,6 +31,7 @@ from billing.gateway import (
     Notify,
     OrderInfo,
 )
+from billing.services.claims import claim_rows
 from billing.services.events import record_event
 from billing.services.installation import order_prefix
 from billing.services.ports import Deps
@@ -61,8 +66,9 @@ def refundable(session: Session, invoice: Invoice) -> int:
     return invoice.amount_paid - invoice.amount_refunded - int(in_flight or 0)
 
 
-def _find_invoice(session: Session, number: str) -> Invoice:
-    invoice = session.scalar(select(Invoice).where(Invoice.number == number))
+def _find_invoice(session: Session, number: str, *, lock: bool = False) -> Invoice:
+    query = select(Invoice).where(Invoice.number == number)
+    invoice = session.scalar(query.with_for_update() if lock else query)
     if invoice is None:
         raise NotFound(f"no invoice {number!r}")
     return invoice
@@ -73,7 +79,8 @@ def _start(deps: Deps, number: str, kind: str, amount: int | None,
     at = deps.clock.now()
     with UnitOfWork(deps.store) as uow:
         session = uow.session
-        invoice = _find_invoice(session, number)
+        # Locked until the refund row is committed: a concurrent refund waits, then sees it.
+        invoice = _find_invoice(session, number, lock=True)
         paid = session.scalar(select(PaymentAttempt).where(
             PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.state == "succeeded"))
         if invoice.status != "paid" or paid is None or paid.pay_order_id is None:
@@ -90,7 +97,7 @@ def _start(deps: Deps, number: str, kind: str, amount: int | None,
         refund = Refund(invoice_id=invoice.id, payment_attempt_id=paid.id, kind=kind,
                         mch_refund_no=f"tmp-{uuid.uuid4().hex[:24]}", amount=amount,
                         currency=invoice.currency, state="sending", reason=reason,
-                        created_at=at)
+                        created_at=at, next_check_at=at + deps.config.send_lease)
         session.add(refund)
         session.flush()
         refund.mch_refund_no = f"{order_prefix(session)}-R{refund.id:09d}"
@@ -107,12 +114,28 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
     invoice = session.get(Invoice, refund.invoice_id, with_for_update=True)
     assert invoice is not None
     refund.state, refund.resolved_at = AttemptState.SUCCEEDED.value, at
+    refund.next_check_at = None
     refund.pay_order_id = refund.pay_order_id or pay_order_id
     refund.credit_note_number = f"CN-{refund.id:07d}"
     invoice.amount_refunded += refund.amount
     record_event(session, at, f"{refund.kind}.succeeded", invoice_id=invoice.id,
                  customer_id=invoice.customer_id, amount=refund.amount,
                  credit_note=refund.credit_note_number)
+
+
+def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInfo | None,
+                  message: str) -> None:
+    """What the gateway says of a refund: paid (2/3), failed (9), or still pending (0/1)."""
+    state = state_for_status(data.status if data is not None else None)
+    if state is AttemptState.SUCCEEDED:
+        _succeeded(session, refund, at, data.pay_order_id if data is not None else None)
+    elif state is AttemptState.FAILED:
+        refund.state, refund.resolved_at = AttemptState.FAILED.value, at
+        refund.reason, refund.next_check_at = (message or "declined")[:200], None
+        record_event(session, at, f"{refund.kind}.failed", invoice_id=refund.invoice_id,
+                     mch_refund_no=refund.mch_refund_no, reason=refund.reason)
+    else:
+        refund.state = AttemptState.PENDING.value
 
 
 def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
@@ -129,10 +152,10 @@ def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
                 refund.state = AttemptState.UNKNOWN.value
             elif not reply.ok:
                 refund.state, refund.reason = AttemptState.FAILED.value, reply.ret_msg[:200]
-            elif reply.data is not None and reply.data.paid:
-                _succeeded(session, refund, at, reply.data.pay_order_id)
             else:
-                refund.state = AttemptState.PENDING.value
+                _apply_status(session, refund, at, reply.data, reply.ret_msg)
+            if refund.state not in [s.value for s in FINAL]:
+                refund.next_check_at = next_check(at, refund.check_count)
         view = _view(session, refund)
         uow.commit()
     return view
@@ -161,8 +184,10 @@ def _send(deps: Deps, refund_id: int, kind: str, refund_no: str, pay_order_id: s
 
 
 def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
-    """Re-send an unresolved refund under the same ``mchRefundNo``; the gateway treats it as the
-    same refund, so this settles an unknown outcome without refunding twice."""
+    """Settle an unresolved refund: look it up with ``cc_query`` by its ``mchRefundNo`` and apply
+    what the gateway says; only if the gateway has no such refund, send it again under the same
+    ``mchRefundNo`` (the gateway refunds a ``mchRefundNo`` at most once)."""
+    at = deps.clock.now()
     with UnitOfWork(deps.store) as uow:
         refund = uow.session.get(Refund, refund_id)
         if refund is None:
@@ -172,18 +197,71 @@ def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
         args = (refund.kind, refund.mch_refund_no, attempt.pay_order_id, refund.amount)
         if refund.state in [s.value for s in FINAL]:
             return _view(uow.session, refund)
-    return _send(deps, refund_id, *args)
+    try:
+        reply = deps.gateway.cc_query(mch_order_no=refund.mch_refund_no)
+    except GatewayError:
+        return _view_of(deps, refund_id)  # the next check is already scheduled
+    if reply.order_not_found:
+        return _send(deps, refund_id, *args)
+    if not reply.ok or reply.data is None:
+        return _view_of(deps, refund_id)
+    with UnitOfWork(deps.store) as uow:
+        locked = uow.session.get(Refund, refund_id, with_for_update=True)
+        assert locked is not None
+        if locked.state not in [s.value for s in FINAL]:
+            _apply_status(uow.session, locked, at, reply.data, reply.ret_msg)
+        view = _view(uow.session, locked)
+        uow.commit()
+    return view
+
+
+def _view_of(deps: Deps, refund_id: int) -> RefundView:
+    with UnitOfWork(deps.store) as uow:
+        refund = uow.session.get(Refund, refund_id)
+        assert refund is not None
+        return _view(uow.session, refund)
+
+
+def resolve_due_refunds(deps: Deps, *, at: datetime | None = None) -> int:
+    """The reconcile tick's share: every refund still ``sending`` after its lease, or ``pending``
+    or ``unknown``, whose next check is due. Moving ``next_check_at`` forward in the claiming
+    transaction keeps other daemons off it until then."""
+    at = at or deps.clock.now()
+    with UnitOfWork(deps.store) as uow:
+        rows = claim_rows(uow.session, Refund, [
+            Refund.state.in_([s.value for s in IN_FLIGHT]), Refund.next_check_at <= at,
+        ], [Refund.next_check_at, Refund.id], deps.config.batch_size)
+        due = []
+        for refund in rows:
+            refund.next_check_at = next_check(at, refund.check_count)
+            refund.check_count += 1
+            due.append(refund.id)
+        uow.commit()
+    for refund_id in due:
+        resolve_refund(deps, refund_id)
+    return len(due)
 
 
 def apply_refund_notify(session: Session, notify: Notify, at: datetime) -> str:
-    """A ``payType=refund`` notify: settle the refund it names, once."""
-    refund = session.scalar(select(Refund).where(Refund.mch_refund_no == notify.mch_order_no))
-    if refund is None or notify.amount != refund.amount:
+    """A ``payType=refund`` notify: settle the refund it names, once, if it agrees with it."""
+    refund = session.scalar(select(Refund).where(Refund.mch_refund_no == notify.mch_order_no)
+                           .with_for_update())
+    why = None
+    if refund is None:
+        why = "refund notify matches no refund"
+    elif (notify.amount, notify.currency) != (refund.amount, refund.currency):
+        why = "refund notify amount or currency differs from the refund"
+    else:
+        original = session.get(PaymentAttempt, refund.payment_attempt_id)
+        if notify.original_order_id and original is not None and (
+                notify.original_order_id != original.pay_order_id):
+            why = "refund notify names another original order"
+    if refund is None or why is not None:
         record_event(session, at, "alert.notify_discrepancy", mch_order_no=notify.mch_order_no,
-                     why="refund notify matches no refund of that amount")
+                     why=why)
         return "discrepancy"
-    if notify.paid:
-        _succeeded(session, refund, at, notify.pay_order_id)
+    if refund.state not in [s.value for s in FINAL]:
+        _apply_status(session, refund, at, notify, "declined (notify)")
     return "applied"
 
 

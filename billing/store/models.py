@@ -315,6 +315,9 @@ class Refund(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    """When reconciliation looks an unresolved refund up next; moving it forward is the claim."""
+    check_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class GatewayNotification(Base):
