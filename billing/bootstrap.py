@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -32,7 +33,12 @@ def worker_name() -> str:
 
 def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
     secret = settings.iotpay_mch_key or SecretStr("dev-link-secret")
+    # A send must end (at worst by timing out) well inside its lease, so no other worker takes
+    # the attempt over while the request may still be on its way.
+    margin = timedelta(seconds=settings.iotpay_connect_timeout + settings.iotpay_read_timeout + 5)
     fields: dict[str, Any] = dict(
+        send_margin=margin, send_lease=max(timedelta(minutes=2), 2 * margin),
+        query_lease=max(timedelta(minutes=5), 5 * margin),
         public_url=settings.public_url, merchant_email=settings.merchant_email,
         merchant_name=settings.merchant_name, worker=worker_name(),
         charge_concurrency=settings.charge_concurrency,

@@ -105,3 +105,6 @@ class SendOutcome:
     pay_order_id: str | None = None
     reason: str | None = None
     decline_kind: DeclineKind | None = None
+    lease_until: datetime | None = None
+    """The send lease the sender held. A "not sent" only speaks for that sender: once another
+    worker has taken the attempt over (a newer lease), that worker may have sent it."""

@@ -21,7 +21,7 @@ import queue
 import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import exists, select
@@ -57,6 +57,8 @@ class Intent:
     card_id: str
     user_ref: str
     subject: str
+    lease_until: datetime | None = None
+    """Until when this sender may send; past ``lease_until - send_margin`` it must not start."""
 
 
 @dataclass
@@ -87,8 +89,8 @@ def user_ref(customer: Customer) -> str:
     return customer.external_id if len(customer.external_id) <= 30 else f"#{customer.id}"
 
 
-def _attempt(invoice: Invoice, card: Card, prefix: str, deps: Deps, at: datetime
-             ) -> PaymentAttempt:
+def _attempt(invoice: Invoice, card: Card, prefix: str, deps: Deps, at: datetime,
+             leased_at: datetime) -> PaymentAttempt:
     number = invoice.attempt_count + 1
     attempt = PaymentAttempt(
         invoice_id=invoice.id, attempt_no=number,
@@ -96,7 +98,7 @@ def _attempt(invoice: Invoice, card: Card, prefix: str, deps: Deps, at: datetime
         amount=invoice.total - invoice.amount_paid, currency=invoice.currency,
         gateway_card_id=card.gateway_card_id, state=AttemptState.SENDING.value, created_at=at,
         sent_at=at, check_count=0, lease_owner=deps.config.worker,
-        lease_until=at + deps.config.send_lease,
+        lease_until=leased_at + deps.config.send_lease,
     )
     invoice.attempt_count, invoice.next_attempt_at, invoice.last_attempt_at = number, None, at
     return attempt
@@ -125,6 +127,9 @@ def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], 
         ], [Invoice.next_attempt_at, Invoice.id], limit)
         _preload(session, invoices)
         prefix = order_prefix(session) if invoices else ""
+        # ``at`` is when the tick started; a lease runs from now, or a long billing day would
+        # hand out leases that have already expired.
+        leased_at = deps.clock.now()
         made: list[tuple[Invoice, Card, PaymentAttempt]] = []
         for invoice in invoices:
             card = _card_for(session, invoice)
@@ -136,7 +141,7 @@ def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], 
                 record_decline(session, invoice, at, deps.config, hard=True,
                                reason="no card on file")
                 continue
-            attempt = _attempt(invoice, card, prefix, deps, at)
+            attempt = _attempt(invoice, card, prefix, deps, at, leased_at)
             session.add(attempt)
             record_event(session, at, "payment.attempt_started", customer_id=invoice.customer_id,
                          subscription_id=invoice.subscription_id, invoice_id=invoice.id,
@@ -150,7 +155,7 @@ def create_intents(deps: Deps, at: datetime, limit: int) -> tuple[list[Intent], 
             assert customer is not None
             intents.append(Intent(attempt.id, attempt.mch_order_no, attempt.amount,
                                   attempt.currency, card.gateway_card_id, user_ref(customer),
-                                  f"Invoice {invoice.number}"[:64]))
+                                  f"Invoice {invoice.number}"[:64], attempt.lease_until))
         uow.commit()
     crashpoint("after_intent")
     return intents, len(invoices)
@@ -279,9 +284,20 @@ def _send_to(deps: Deps, recorder: Recorder, intent: Intent,
         # Stopping: this request has not left, so say so now rather than leave the attempt to
         # wait out its lease; the invoice is due again a minute later, for whoever ticks next.
         outcome = SendOutcome(AttemptState.FAILED_NOT_SENT, reason="stopped before sending")
+    elif not lease_left(deps, intent):
+        # Queued too long: reconciliation may take the attempt over at any moment, so sending
+        # now could race it. Not sent; if nobody took it over, the invoice is due again soon.
+        log.warning("lease of %s ran short before sending; not sent", intent.mch_order_no)
+        outcome = SendOutcome(AttemptState.FAILED_NOT_SENT, reason="lease ran short before sending")
     else:
         outcome = send(deps, intent)
-    recorder.put(intent.attempt_id, outcome)
+    recorder.put(intent.attempt_id, replace(outcome, lease_until=intent.lease_until))
+
+
+def lease_left(deps: Deps, intent: Intent) -> bool:
+    """Whether a request started now finishes (at worst, timing out) before the lease ends."""
+    return intent.lease_until is None or (
+        deps.clock.now() + deps.config.send_margin < intent.lease_until)
 
 
 def collect_due(deps: Deps, *, at: datetime | None = None,

@@ -69,6 +69,9 @@ def apply_outcome(
     source: str,
 ) -> None:
     """Move ``attempt`` (and its invoice) by ``outcome``; safe to call again with the same facts."""
+    if outcome.state is AttemptState.FAILED_NOT_SENT and outcome.lease_until is not None and (
+            attempt.lease_until != outcome.lease_until):
+        return  # taken over since: the new holder's outcome is the one that counts
     current = AttemptState(attempt.state)
     if outcome.pay_order_id and not attempt.pay_order_id:
         attempt.pay_order_id = outcome.pay_order_id

@@ -57,8 +57,12 @@ class EngineConfig:
     charge_concurrency: int = 16
     batch_size: int = 200
     send_lease: timedelta = timedelta(minutes=2)
-    """How long a ``sending`` attempt belongs to its process; must exceed connect + read timeout."""
-    query_lease: timedelta = timedelta(minutes=2)
+    """How long a ``sending`` attempt belongs to its process; at least twice ``send_margin``."""
+    send_margin: timedelta = timedelta(seconds=40)
+    """The longest one purchase call can take (connect + read timeout, with room): a sender
+    whose lease has less than this left does not start the request."""
+    query_lease: timedelta = timedelta(minutes=5)
+    """How long reconciliation holds an attempt while it queries (with retries) and re-sends."""
     card_expiry_notice: timedelta = timedelta(days=30)
     update_card_link_ttl: timedelta = timedelta(days=30)
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))

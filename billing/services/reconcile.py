@@ -22,7 +22,7 @@ import logging
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
@@ -63,8 +63,10 @@ def _claim(deps: Deps, at: datetime, limit: int) -> list[Intent]:
         rows = claim_rows(session, PaymentAttempt, [unresolved],
                           [PaymentAttempt.next_check_at, PaymentAttempt.id], limit)
         intents = []
+        leased_at = deps.clock.now()  # not ``at``: this tick may have been running a while
         for att in rows:
-            att.lease_owner, att.lease_until = deps.config.worker, at + deps.config.query_lease
+            att.lease_owner = deps.config.worker
+            att.lease_until = leased_at + deps.config.query_lease
             invoice = session.get(Invoice, att.invoice_id)
             assert invoice is not None
             customer = session.get(Customer, invoice.customer_id)
@@ -80,6 +82,8 @@ def _check_failed(deps: Deps, attempt_id: int, at: datetime, why: str) -> str:
     with UnitOfWork(deps.store) as uow:
         att = uow.session.get(PaymentAttempt, attempt_id, with_for_update=True)
         assert att is not None
+        if att.lease_owner not in (None, deps.config.worker):
+            return att.state  # another worker holds it now; leave it to them
         att.next_check_at = next_check(at, att.check_count)
         att.check_count += 1
         att.lease_owner, att.lease_until = None, None
@@ -109,13 +113,16 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
             att.lease_owner, att.lease_until = None, None
             uow.commit()
             return att.state
-        att.state, att.lease_until = AttemptState.SENDING.value, at + deps.config.send_lease
+        att.state, att.lease_until = AttemptState.SENDING.value, (
+            deps.clock.now() + deps.config.send_lease)
+        intent = replace(intent, lease_until=att.lease_until)
         record_event(session, at, "payment.resent_same_order", invoice_id=invoice.id,
                      customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
                      mch_order_no=att.mch_order_no)
         uow.commit()
     crashpoint("before_resend")
-    return record(deps, intent.attempt_id, send(deps, intent), source="resend")
+    outcome = replace(send(deps, intent), lease_until=intent.lease_until)
+    return record(deps, intent.attempt_id, outcome, source="resend")
 
 
 def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
