@@ -54,7 +54,9 @@ def receive_notification(
         row = GatewayNotification(
             dedupe_key=dedupe_key(notify)[:100], pay_order_id=notify.pay_order_id[:30],
             mch_order_no=notify.mch_order_no[:30], pay_type=notify.pay_type[:10],
-            status=notify.status, raw_body=raw_body.decode("utf-8", "replace"),
+            # Decoded as the JSON parser did (a UTF-8 BOM or UTF-16 body is valid JSON), so the
+            # stored text parses again when it is applied.
+            status=notify.status, raw_body=raw_body.decode(json.detect_encoding(raw_body)),
             received_at=at,
         )
         confirmed = _confirms_final_success(uow.session, notify)

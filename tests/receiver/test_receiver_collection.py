@@ -116,3 +116,19 @@ def test_a_notify_arriving_while_its_attempt_is_locked_is_still_applied(
     assert [n.outcome for n in notifications(store)] == ["applied"]
     invoice, _ = invoice_and_attempt(store)
     assert invoice.status == "paid"
+
+
+def test_a_notify_with_a_byte_order_mark_is_stored_so_it_can_be_applied(
+    receiver: ReceiverServer, deps: Deps, sandbox: SandboxServer, store: Store, metrics: Metrics
+) -> None:
+    subscribe(deps, cards.PENDING_THEN_APPROVE)
+    assert collect_due(deps).outcomes == {"pending": 1}
+    _, attempt = invoice_and_attempt(store)
+    body = signed(notify_fields(mchOrderNo=attempt.mch_order_no, payOrderId=attempt.pay_order_id,
+                                status=2))
+    answer = requests.post(f"{receiver.url}{NOTIFY}", data=b"\xef\xbb\xbf" + body, timeout=10)
+    assert answer.text == "SUCCESS"
+    assert wait_until(lambda: all_applied(store, metrics))
+    invoice, attempt = invoice_and_attempt(store)
+    assert (invoice.status, attempt.state) == ("paid", "succeeded")
+    assert [n.outcome for n in notifications(store)] == ["applied"]
