@@ -37,28 +37,6 @@ class LineDraft:
         return self.unit_amount * self.quantity
 
 
-def issue_invoice(
-    session: Session,
-    *,
-    at: datetime,
-    customer: Customer,
-    subscription: Subscription | None,
-    kind: str,
-    period_start: datetime,
-    period_end: datetime,
-    currency: str,
-    lines: list[LineDraft],
-    period_index: int | None = None,
-) -> Invoice:
-    """Add an invoice with its lines, numbered and logged; a zero total (after credit) is paid
-    on the spot."""
-    invoice = draft_invoice(session, at=at, customer=customer, subscription=subscription,
-                            kind=kind, period_start=period_start, period_end=period_end,
-                            currency=currency, lines=lines, period_index=period_index)
-    finish_invoices(session, [invoice], at)
-    return invoice
-
-
 def draft_invoice(
     session: Session,
     *,
@@ -72,8 +50,9 @@ def draft_invoice(
     lines: list[LineDraft],
     period_index: int | None = None,
 ) -> Invoice:
-    """``issue_invoice`` without the flush, so a batch of renewals inserts its invoices in one
-    round trip; the caller must pass every draft to ``finish_invoices`` before committing."""
+    """Add an invoice with its lines, not yet flushed, so a batch of renewals inserts its
+    invoices in one round trip; the caller passes every draft to ``finish_invoices`` (numbers,
+    events, zero totals paid on the spot) before committing."""
     subtotal = sum(line.amount for line in lines)
     credit = min(customer.credit_balance, max(subtotal, 0))
     customer.credit_balance -= credit

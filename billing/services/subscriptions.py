@@ -21,7 +21,7 @@ from billing.domain.subscriptions import Event, Status
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.services.customers import find_customer
 from billing.services.events import record_event
-from billing.services.invoicing import LineDraft, issue_invoice
+from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
 from billing.services.lifecycle import apply_transition, restart_billing
 from billing.services.renewal import calendar_of, renew_subscription
 from billing.store.models import Card, Customer, Invoice, Plan, PlanVersion, Subscription
@@ -222,9 +222,10 @@ def _prorate_now(uow: UnitOfWork, sub: Subscription, old: PlanVersion, new: Plan
         days = timedelta(seconds=change.remaining_seconds)
         line = LineDraft("proration", f"Change to {result.to_plan} x{qty} for the remaining "
                          f"{days} of the period", change.net.amount)
-        invoice = issue_invoice(session, at=now, customer=customer, subscription=sub,
+        invoice = draft_invoice(session, at=now, customer=customer, subscription=sub,
                                 kind="proration", period_start=now, period_end=period.end,
                                 currency=new.currency, lines=[line])
+        finish_invoices(session, [invoice], now)
     elif change.net.amount < 0:
         customer.credit_balance += -change.net.amount
     record_event(session, now, "subscription.plan_changed", subscription_id=sub.id,
