@@ -232,6 +232,7 @@ def test_two_run_once_processes_on_one_sqlite_file_at_once_are_safe(
 
 ABANDONED_DAY = 24
 """At 4 charges at a time and 8 s each, the ones on the wire outlast the 5 s grace period."""
+CONCURRENCY = 4
 
 
 def test_a_daemon_stopped_in_the_middle_of_charging_exits_0_and_loses_nothing(
@@ -239,21 +240,28 @@ def test_a_daemon_stopped_in_the_middle_of_charging_exits_0_and_loses_nothing(
 ) -> None:
     """SIGTERM while purchases are on the wire: exit 0 within the grace period (5 s) plus a
     little; no new purchase leaves after the signal (claimed ones not yet sent are recorded as
-    not sent); what was on the wire stays ``sending`` and the next run settles it, once."""
+    not sent); what was on the wire stays ``sending`` and the next run settles it, once.
+
+    The signal is sent once every charging thread is blocked on the wire (the sandbox counts a
+    request when it arrives, then sleeps 8 s): no thread can be between its stop check and its
+    send at that moment, so "nothing leaves after the signal" is a property of the daemon, not
+    of how fast this test reads a counter. Signalling at the first request raced a thread that
+    had just passed its stop check (about 6 runs in 10 failed with one late purchase)."""
     now = SystemClock().now()
     with world_on(pg_url, FixedClock(now), sandbox_clock=ShiftedClock(), seed=2) as world, \
             processes() as procs:
         populate(world, ABANDONED_DAY, mix=(cards.APPROVE,))
         world.sandbox.set_faults(latency_ms=8000, endpoints=(PURCHASE,))
         env = engine_env(pg_url, world.sandbox, tmp_path, public_url="http://127.0.0.1:9",
-                         BILLING_CHARGE_CONCURRENCY="4")
+                         BILLING_CHARGE_CONCURRENCY=str(CONCURRENCY))
         daemon = spawn(billing_cmd("daemon", "--no-receiver", "--tick-scale", "0.02"), env,
                        tmp_path, tmp_path / "daemon.log")
         procs.append(daemon)
-        assert wait_until(lambda: world.sandbox.request_count(PURCHASE) > 0, 60, 0.02), (
-            daemon.tail())
+        assert wait_until(lambda: world.sandbox.request_count(PURCHASE) >= CONCURRENCY, 60,
+                          0.02), daemon.tail()
         daemon.popen.send_signal(signal.SIGTERM)
         stopping, sent_before = time.monotonic(), world.sandbox.request_count(PURCHASE)
+        assert sent_before == CONCURRENCY, "a charging thread sent a second request within 8 s"
         assert daemon.popen.wait(STOP_WITHIN + 5) == 0, daemon.tail()
         took = time.monotonic() - stopping
         assert took < STOP_WITHIN
