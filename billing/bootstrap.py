@@ -43,6 +43,7 @@ def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
         merchant_name=settings.merchant_name, worker=worker_name(),
         charge_concurrency=settings.charge_concurrency,
         link_secret=SecretStr("links:" + secret.get_secret_value()),
+        lifecycle=settings.lifecycle(),
     )
     fields.update(overrides)
     return EngineConfig(**fields)
@@ -105,6 +106,7 @@ def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
             pool_size=settings.charge_concurrency,
         )
         stack.callback(client.close)
-        deps = Deps(store, client, clock, engine_config(settings, **config),
+        deps = Deps(store, client, clock,
+                    engine_config(settings, **{"mch_id": merchant.mch_id, **config}),
                     metrics=Metrics(store, clock))
         yield Runtime(deps, settings, merchant, box)

@@ -11,6 +11,8 @@ Counters, updated by the code that knows:
 * ``billing_charges_total{outcome}``: one per purchase attempt outcome (``CHARGE_OUTCOMES``);
 * ``billing_charged_amount_cents_total{currency}``: minor units of ``succeeded`` charges only;
 * ``billing_notifies_total{result}``: inbound notifies (``NOTIFY_RESULTS``);
+* ``billing_tick_item_failures_total{tick}``: items a tick could not work on (``TICKS``); each
+  also has an ``item_failures`` row and an ``alert.tick_item_failed`` event;
 * ``billing_notify_lag_seconds`` (histogram): notify receipt minus the attempt's send time
   (``sent_at``, else ``created_at``: the intent is committed immediately before the send), on the
   engine's clock, for payment notifies that were applied.
@@ -45,12 +47,13 @@ from billing.store.models import (
     Subscription,
 )
 
-__all__ = ["CHARGE_OUTCOMES", "NOTIFY_RESULTS", "Metrics", "StoreCollector"]
+__all__ = ["CHARGE_OUTCOMES", "NOTIFY_RESULTS", "TICKS", "Metrics", "StoreCollector"]
 
 log = logging.getLogger(__name__)
 
 CHARGE_OUTCOMES = ("succeeded", "failed", "pending", "unknown", "failed_not_sent")
 NOTIFY_RESULTS = ("applied", "duplicate", "rejected", "discrepancy", "error")
+TICKS = ("renew", "collect", "reconcile", "dunning", "outbox", "daily")
 """``error``: not stored (database unavailable, answered 503) or stored but applying failed."""
 
 OTHER = "other"
@@ -76,6 +79,11 @@ class Metrics:
         self.lag = Histogram("billing_notify_lag_seconds",
                              "Notify receipt minus the attempt's send time (engine clock).",
                              buckets=LAG_BUCKETS, registry=self.registry)
+        self.item_failures = Counter("billing_tick_item_failures",
+                                     "Items a tick could not work on, by tick.", ["tick"],
+                                     registry=self.registry)
+        for tick in (*TICKS, OTHER):
+            self.item_failures.labels(tick)
         for outcome in (*CHARGE_OUTCOMES, OTHER):
             self.charges.labels(outcome)
         for result in (*NOTIFY_RESULTS, OTHER):
@@ -98,6 +106,10 @@ class Metrics:
         """Observe one notify's lag; negative values (clocks moved by tests) are dropped."""
         if seconds >= 0:
             self.lag.observe(seconds)
+
+    def tick_item_failed(self, tick: str) -> None:
+        """Count one item a tick skipped after an error."""
+        self.item_failures.labels(self._known(tick, TICKS, "tick")).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this registry only."""

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from billing.domain.calendar import zone
+from billing.domain.subscriptions import LifecyclePolicy, OnStop
 from billing.errors import ConfigError, InvalidInput
 
 CONFIG_ENV = "BILLING_CONFIG"
@@ -46,6 +47,8 @@ ENV_NAMES: dict[str, str] = {
     "iotpay_login_name": "IOTPAY_LOGIN_NAME",
     "iotpay_connect_timeout": "IOTPAY_CONNECT_TIMEOUT",
     "iotpay_read_timeout": "IOTPAY_READ_TIMEOUT",
+    "on_cancel": "BILLING_ON_CANCEL",
+    "on_pause": "BILLING_ON_PAUSE",
 }
 
 
@@ -82,6 +85,14 @@ class Settings(BaseSettings):
         5.0, gt=0, validation_alias=_env("iotpay_connect_timeout")
     )
     iotpay_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("iotpay_read_timeout"))
+    on_cancel: OnStop = Field(OnStop.UNCOLLECTIBLE, validation_alias=_env("on_cancel"))
+    """Open invoices of a subscription canceled now: written off, or kept open (not charged)."""
+    on_pause: OnStop = Field(OnStop.KEEP_OPEN, validation_alias=_env("on_pause"))
+    """Open invoices of a paused subscription: kept open (charged again on resume), or written
+    off."""
+
+    def lifecycle(self) -> LifecyclePolicy:
+        return LifecyclePolicy(on_cancel=self.on_cancel, on_pause=self.on_pause)
 
     @field_validator("timezone")
     @classmethod

@@ -253,4 +253,5 @@ def to_policy(spec: DunningPolicySpec) -> DunningPolicy:
         steps=tuple(DunningStep(s.after, DunningEmail(s.email)) for s in spec.steps),
         final_after=spec.final_action.after,
         final_action=FinalAction(spec.final_action.action),
+        last_try=spec.final_action.last_try,
     )

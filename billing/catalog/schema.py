@@ -53,6 +53,7 @@ class FinalActionSpec(StrictModel):
 
     after: Duration
     action: Literal["cancel", "mark_unpaid", "leave_past_due"]
+    last_try: bool = False
 
 
 class DunningPolicySpec(StrictModel):

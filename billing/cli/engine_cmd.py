@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from billing.cli.context import runtime, state
-from billing.cli.output import out, print_json, print_table
+from billing.cli.output import err, error_line, out, print_json, print_table
 from billing.daemon.logs import setup_logging
 from billing.domain.timeutil import parse_instant
 from billing.errors import InvalidInput
 from billing.mail import transport_from_settings
+
+if TYPE_CHECKING:
+    from billing.daemon.ticks import PassReport
 
 log = logging.getLogger("billing.cli")
 SandboxOpt = Annotated[bool, typer.Option(
@@ -32,6 +35,17 @@ def _receiver(rt: object) -> object:
     app = create_app(rt.deps, mch_id=rt.merchant.mch_id, mch_key=rt.merchant.key,
                      metrics=metrics)
     return ReceiverServer(app, host=rt.settings.http_host, port=rt.settings.http_port)
+
+
+def _report_failures(report: PassReport) -> None:
+    """Items a tick skipped are warnings (the pass ran; they back off and alert); a tick that
+    could not run at all makes the pass fail: exit 1."""
+    for item in report.failed_items:
+        err.print(f"warning: {item} (skipped; retried after a backoff)", markup=False)
+    for tick, why in report.errors.items():
+        error_line(f"tick {tick} could not run: {why}")
+    if report.errors:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -59,7 +73,9 @@ def register(app: typer.Typer) -> None:
             print_json(summary)
         else:
             print_table(f"Pass as of {summary['at']}", ["step", "result"],
-                        [(k, v) for k, v in summary.items() if k != "at"])
+                        [(k, v) for k, v in summary.items()
+                         if k not in ("at", "failed_items", "failed_ticks")])
+        _report_failures(report)
 
     @app.command("daemon")
     def daemon(

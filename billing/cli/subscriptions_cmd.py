@@ -116,7 +116,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cancel now, or at the end of the current period."""
         run(subs.cancel, json_out, "Subscription canceled" if not at_period_end
-            else "Cancellation scheduled", sub_id=sub_id, at_period_end=at_period_end)
+            else "Cancellation scheduled", sub_id=sub_id, at_period_end=at_period_end,
+            policy=state().settings().lifecycle())
 
     @group.command("reactivate")
     def reactivate(sub_id: SubArg, json_out: JsonOpt = False) -> None:
@@ -126,12 +127,14 @@ def register(app: typer.Typer) -> None:
     @group.command("pause")
     def pause(sub_id: SubArg, json_out: JsonOpt = False) -> None:
         """Stop issuing invoices until resumed."""
-        run(subs.pause, json_out, "Subscription paused", sub_id=sub_id)
+        run(subs.pause, json_out, "Subscription paused", sub_id=sub_id,
+            policy=state().settings().lifecycle())
 
     @group.command("resume")
     def resume(sub_id: SubArg, json_out: JsonOpt = False) -> None:
         """Resume billing (re-anchors on today if the paid period has ended)."""
-        run(subs.resume, json_out, "Subscription resumed", sub_id=sub_id)
+        run(subs.resume, json_out, "Subscription resumed", sub_id=sub_id,
+            policy=state().settings().lifecycle())
 
     @group.command("change-plan")
     def change_plan(

@@ -18,36 +18,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from billing.bootstrap import Runtime
 from billing.clock import SystemClock
-from billing.daemon import ticks
+from billing.daemon.ticks import TICKS, TickContext, failures_of
 from billing.mail import Transport
-from billing.services.cards import notify_expiring_cards
-from billing.services.collection import collect_due
-from billing.services.dunning import run_dunning
-from billing.services.reconcile import reconcile
-from billing.services.renewal import renew_due
 
 log = logging.getLogger("billing.daemon")
 
 
 @dataclass(frozen=True)
 class Intervals:
-    """Seconds between ticks; ``scaled`` shrinks them all for demos and tests."""
+    """Seconds between runs of each tick (``billing.daemon.ticks.TICKS``), times ``scale``:
+    ``--tick-scale`` shrinks them all for demos and tests."""
 
-    renew: float = 30
-    collect: float = 5
-    reconcile: float = 30
-    dunning: float = 60
-    outbox: float = 10
-    daily: float = 3600
+    scale: float = 1.0
+
+    def of(self, every: float) -> float:
+        return max(0.2, every * self.scale)
 
     def scaled(self, factor: float) -> Intervals:
-        return Intervals(*(max(0.2, v * factor) for v in vars(self).values()))
+        return Intervals(self.scale * factor)
 
 
 class Daemon:
@@ -70,26 +65,25 @@ class Daemon:
                 log.exception("tick %s failed", name)
                 return
             self.runs[name] = self.runs.get(name, 0) + 1
+            failed = failures_of(result)
+            if failed:
+                log.warning("tick %s skipped %d item(s)", name, len(failed),
+                            extra={"tick": name, "failed": [str(f) for f in failed]})
             if _did_something(result):
                 log.info("tick %s", name, extra={"tick": name, "result": _plain(result),
                                                  "seconds": round(time.monotonic() - started, 3)})
         return run
 
     def _scheduler(self) -> BackgroundScheduler:
-        deps, iv = self.runtime.deps, self.intervals
+        deps = self.runtime.deps
         scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        jobs: dict[str, tuple[float, Callable[[], Any]]] = {
-            "renew": (iv.renew, lambda: renew_due(deps)),
-            "collect": (iv.collect, lambda: collect_due(deps, stop=self.stop)),
-            "reconcile": (iv.reconcile, lambda: reconcile(deps, stop=self.stop)),
-            "dunning": (iv.dunning, lambda: run_dunning(deps)),
-            "outbox": (iv.outbox, lambda: ticks.send_outbox(deps, self.transport)),
-            "daily": (iv.daily, lambda: notify_expiring_cards(deps)),
-        }
-        for name, (seconds, work) in jobs.items():
-            scheduler.add_job(self._job(name, work), "interval", seconds=seconds, id=name,
-                              name=name, next_run_time=_now())
+        ctx = TickContext(stop=self.stop, transport=self.transport)
+        for tick in TICKS:
+            work = partial(tick.run, deps, ctx)
+            scheduler.add_job(self._job(tick.name, work), "interval",
+                              seconds=self.intervals.of(tick.every), id=tick.name,
+                              name=tick.name, next_run_time=_now())
         return scheduler
 
     def run(self) -> int:
@@ -147,5 +141,6 @@ def _did_something(result: Any) -> bool:
 
 def _plain(result: Any) -> Any:
     if hasattr(result, "__dict__"):
-        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(result).items()}
+        return {k: (dict(v) if isinstance(v, dict) else [str(x) for x in v]
+                    if isinstance(v, list) else v) for k, v in vars(result).items()}
     return result

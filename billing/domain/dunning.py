@@ -5,13 +5,12 @@ dunning policy (a ``DunningPlan``), so editing the YAML later never rewrites the
 invoice already in dunning. Two pure functions then answer every question:
 
 * ``next_retry`` - after a decline, when to charge again (offsets from the first failure);
-* ``decide`` - given the age of the oldest unpaid invoice, which escalation is due now, or
-  whether a retry must come first.
+* ``decide`` - given the age of the oldest unpaid invoice, which escalation is due now.
 
-A retry comes before each escalation: an escalation after the first fires only once an attempt
-has been made since the previous escalation (unless the card is hard-declined, which cannot be
-retried until it changes). Catching up after downtime therefore alternates retry, escalation,
-retry, escalation, in order.
+The retry schedule is the whole list of retries: card networks fine merchants who retry more
+than they said, so no escalation ever adds a charge of its own. The one exception is explicit:
+a policy whose final action says ``last_try: true`` gets one more charge when the final action
+comes due, if none was made since, before the final action runs.
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ class DunningPolicy:
     steps: tuple[DunningStep, ...]
     final_after: timedelta
     final_action: FinalAction
+    last_try: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class DunningPlan:
     steps: tuple[DunningStep, ...]
     final_after: timedelta
     final_action: FinalAction
+    last_try: bool = False
+    """One more charge when the final action comes due, if none was made since it came due."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class DunningPlan:
                       for s in self.steps],
             "final_after": int(self.final_after.total_seconds()),
             "final_action": self.final_action.value,
+            "last_try": self.last_try,
         }
 
     @classmethod
@@ -78,30 +81,35 @@ class DunningPlan:
                         for s in data["steps"]),
             final_after=timedelta(seconds=data["final_after"]),
             final_action=FinalAction(data["final_action"]),
+            last_try=bool(data.get("last_try", False)),
         )
 
 
-def next_retry(plan: DunningPlan, started_at: datetime, at: datetime) -> datetime | None:
-    """When to charge again after a decline at ``at``; ``None`` once the schedule is exhausted.
+def next_retry(plan: DunningPlan, started_at: datetime, last_attempt_at: datetime,
+               at: datetime) -> datetime | None:
+    """When to charge again, at ``at``, after the attempt made at ``last_attempt_at`` failed;
+    ``None`` once the schedule is exhausted.
 
     Offsets count from the first failure: with ``[1d, 3d]`` and a first failure on Jan 1, the
-    retries are Jan 2 and Jan 4, whatever time each attempt took. Offsets already in the past
-    (after downtime, or an extra retry before an escalation) are skipped, so a late start never
-    fires a burst of retries.
+    retries are Jan 2 and Jan 4. Each retry uses up the first offset after the attempt before
+    it, so an invoice is never charged more often than the schedule lists, however late a
+    decline becomes known. An offset already past when the decline is learned (an outage, a
+    lost answer settled by a query) is charged now, once; the offsets it overtook are skipped,
+    so a late start never fires a burst of retries.
     """
     for offset in plan.retry_offsets:
         when = started_at + offset
-        if when > at:
-            return when
+        if when > last_attempt_at:
+            return max(when, at)
     return None
 
 
 class Verdict(StrEnum):
     NOTHING = "nothing"
     WAIT = "wait"
-    """An attempt is in flight or a retry is due: let it finish first."""
+    """A charge is in flight or a scheduled retry is due now: let it finish first."""
     RETRY_FIRST = "retry_first"
-    """An escalation is due but no attempt was made since the last one: retry now, then escalate."""
+    """The final action is due and the policy asks for a last try that has not been made."""
     ESCALATE = "escalate"
 
 
@@ -112,12 +120,9 @@ class DunningState:
     started_at: datetime
     steps_done: int
     final_done: bool
-    escalated: bool
-    """Whether any escalation has happened yet."""
-    attempts_since_escalation: int
-    """Charge attempts made since the last escalation (or since dunning began)."""
     attempt_open: bool
     hard_declined: bool
+    last_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,9 @@ class DunningDecision:
 def decide(plan: DunningPlan, state: DunningState, at: datetime) -> DunningDecision:
     """The next dunning move for the oldest unpaid invoice at ``at``; one escalation per call.
 
-    Worked example (steps 0d payment_failed, 7d reminder; final 14d cancel): at 7d, if no charge
-    was attempted since the payment_failed email, the verdict is RETRY_FIRST; once that retry has
-    failed, ESCALATE with ``reminder``.
+    Worked example (retries 1d, 3d, 5d, 7d; steps 0d payment_failed, 7d reminder; final 14d
+    cancel): at 7d the reminder waits while the 7d retry is due or in flight, then goes out; at
+    14d the final action runs without another charge, unless the policy says ``last_try``.
     """
     age = at - state.started_at
     due = [i for i, s in enumerate(plan.steps) if i >= state.steps_done and s.after <= age]
@@ -142,10 +147,11 @@ def decide(plan: DunningPlan, state: DunningState, at: datetime) -> DunningDecis
         return DunningDecision(Verdict.NOTHING)
     if state.attempt_open:
         return DunningDecision(Verdict.WAIT)
-    retried = not state.escalated or state.attempts_since_escalation > 0
-    if not retried and not state.hard_declined:
-        return DunningDecision(Verdict.RETRY_FIRST)
     if due:
         step = plan.steps[due[0]]
         return DunningDecision(Verdict.ESCALATE, email=step.email, step_index=due[0])
+    final_at = state.started_at + plan.final_after
+    tried = state.last_attempt_at is not None and state.last_attempt_at >= final_at
+    if plan.last_try and not tried and not state.hard_declined:
+        return DunningDecision(Verdict.RETRY_FIRST)
     return DunningDecision(Verdict.ESCALATE, final_action=plan.final_action)

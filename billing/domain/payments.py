@@ -1,17 +1,36 @@
-"""Payment attempts: their states, what a gateway answer means for one, and when to look again.
+"""Payment attempts as a pure state machine: ``decide(attempt, outcome, at) -> AttemptDecision``.
 
-An attempt is committed in ``sending`` before its request leaves, and ends ``succeeded``,
-``failed`` (a definite decline) or ``failed_not_sent`` (never reached the gateway). ``pending``
-and ``unknown`` are never failures: they are resolved with the gateway's query API on
-``RECONCILE_BACKOFF`` before the invoice may get another attempt. See
-docs/operations.md and the exactly-once protocol it summarizes.
+An attempt is committed in ``sending`` before its request leaves. Everything the engine later
+learns about it (the purchase reply, a signed notify, a ``cc_query`` answer, a transit failure,
+the sender noticing it must not send) arrives as an ``Outcome``, and ``decide`` is the one place
+that says what the attempt becomes and what its invoice must do (``Effect``). The translations
+from gateway replies and exceptions to outcomes live in ``billing.gateway.outcomes``.
+
+The rules are a join on this order, so any arrival order of the same facts ends in the same state::
+
+    sending < unknown < pending < failed < succeeded        failed_not_sent: only from sending
+
+* An answer that contradicts what was asked (order number, amount, currency, merchant, card,
+  or an already known gateway order id) is a **discrepancy**: it changes nothing but the alert,
+  and the attempt waits for a query (``unknown``), never for a new order number.
+* ``paid`` wins over everything: a success proven by the gateway is recorded even after a
+  decline or a "not sent", because the money moved.
+* A decline, a refusal or a "not sent" never overrides a final state; ``pending`` and
+  ``unknown`` only ever wait for the next query; "no such order" re-sends the *same* number.
+* A "not sent" only speaks for the sender that held the lease: once another worker took the
+  attempt over (a newer lease), that worker may have sent it.
+
+Worked example: a purchase times out (``unknown``: query in 1 min), the notify arrives (``paid``:
+settle the invoice), the query then answers status 2 (``paid`` again: nothing to do).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+
+from billing.domain.cards import card_expired
 
 
 class AttemptState(StrEnum):
@@ -26,28 +45,34 @@ class AttemptState(StrEnum):
 IN_FLIGHT = frozenset({AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN})
 FINAL = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.FAILED_NOT_SENT})
 
+_RANK = {AttemptState.SENDING: 0, AttemptState.UNKNOWN: 1, AttemptState.PENDING: 2,
+         AttemptState.FAILED: 3, AttemptState.SUCCEEDED: 4, AttemptState.FAILED_NOT_SENT: 3}
+
 
 class DeclineKind(StrEnum):
     HARD = "hard"
-    """The card itself is unusable (expired, invalid, lost): no retry until the card changes."""
+    """The card cannot pay as it is (it has expired): no retry until the card changes."""
     SOFT = "soft"
-    """Might pass later (funds, limits, issuer busy): retry on the plan's schedule."""
+    """Might pass later (funds, limits, issuer busy, any reason not proven hard): retry on the
+    plan's schedule, which is finite."""
+    SETUP = "setup"
+    """Not a decline: the gateway refused the request itself (``retCode=FAIL``: sign, merchant,
+    parameters). The merchant's set-up must be fixed; the customer is not dunned."""
 
 
-_HARD_WORDS = ("expired", "invalid card", "card not found", "lost", "stolen", "closed",
-               "invalid account", "no such card", "restricted card", "pick up")
+def decline_kind(expiry: str | None, at: datetime) -> DeclineKind:
+    """Hard only when a field proves the card cannot pay (its MMYY expiry is past at ``at``),
+    never from the wording of ``retMsg``: an unknown reason is soft, so no customer is dropped
+    from retries by a phrase, and the retry schedule bounds how often a soft one is tried.
 
-
-def classify_decline(reason: str) -> DeclineKind:
-    """Hard or soft, from the gateway's decline message.
-
-    >>> classify_decline("Expired card").value
+    >>> from datetime import UTC, datetime
+    >>> decline_kind("0125", datetime(2026, 3, 1, tzinfo=UTC)).value
     'hard'
-    >>> classify_decline("Insufficient funds").value
+    >>> decline_kind("1230", datetime(2026, 3, 1, tzinfo=UTC)).value
     'soft'
     """
-    text = reason.lower()
-    return DeclineKind.HARD if any(w in text for w in _HARD_WORDS) else DeclineKind.SOFT
+    return DeclineKind.HARD if expiry is not None and card_expired(expiry, at) else (
+        DeclineKind.SOFT)
 
 
 class OrderStatus(IntEnum):
@@ -60,19 +85,175 @@ class OrderStatus(IntEnum):
     FAILED = 9
 
 
-def state_for_status(status: int | None) -> AttemptState:
-    """2 and 3 are paid, 9 failed; 0, 1 and anything unexpected stay unresolved (pending)."""
-    if status in (OrderStatus.SUCCESS, OrderStatus.SUCCESS_NOTIFIED):
-        return AttemptState.SUCCEEDED
-    if status == OrderStatus.FAILED:
-        return AttemptState.FAILED
-    return AttemptState.PENDING
+class OutcomeKind(StrEnum):
+    PAID = "paid"
+    """Status 2 or 3: the money moved."""
+    DECLINED = "declined"
+    """Status 9: definitely not charged."""
+    UNSETTLED = "unsettled"
+    """Status 0, 1, missing or unlisted: ask again later, never charge meanwhile."""
+    REJECTED = "rejected"
+    """``retCode=FAIL`` to a purchase: the request was refused, nothing charged."""
+    NOT_FOUND = "not_found"
+    """``cc_query``: the gateway has no such order, so the request never took effect."""
+    NO_ANSWER = "no_answer"
+    """A query that answered nothing usable: learn nothing, ask again later."""
+    UNKNOWN = "unknown"
+    """A transit failure after the request may have left: resolve with ``cc_query``."""
+    NOT_SENT = "not_sent"
+    """The request provably never reached the gateway (or this sender chose not to send)."""
+
+
+class Source(StrEnum):
+    PURCHASE = "purchase"
+    NOTIFY = "notify"
+    QUERY = "query"
+    RESEND = "resend"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a gateway answer asserts about the order; ``None`` where it says nothing."""
+
+    mch_order_no: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    mch_id: str | None = None
+    card_id: str | None = None
+    pay_order_id: str | None = None
+    status: int | None = None
+    expiry: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One fact about an attempt, from one source."""
+
+    kind: OutcomeKind
+    source: Source = Source.PURCHASE
+    claims: Claims = field(default_factory=Claims)
+    reason: str | None = None
+    lease_until: datetime | None = None
+    """The send lease the sender held, for ``not_sent``: it only counts under that lease."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the engine asked for, and where the attempt stands: the facts ``decide`` reads."""
+
+    mch_order_no: str
+    amount: int
+    currency: str
+    state: AttemptState
+    mch_id: str | None = None
+    card_id: str | None = None
+    pay_order_id: str | None = None
+    lease_until: datetime | None = None
+    card_expiry: str | None = None
+
+
+class Effect(StrEnum):
+    NONE = "none"
+    SETTLE = "settle"
+    """Mark the invoice paid by this attempt (or raise a double-charge alert if another paid)."""
+    DECLINE = "decline"
+    """Put the invoice into (or further into) dunning."""
+    SETUP_ERROR = "setup_error"
+    """Back the invoice off and alert once per cause; no dunning, the customer did nothing."""
+    RETRY_SOON = "retry_soon"
+    """Nothing reached the gateway: the invoice may get a new attempt shortly."""
+    CHECK_LATER = "check_later"
+    """Schedule the next ``cc_query``."""
+    RESEND_SAME_ORDER = "resend_same_order"
+    """The gateway has no such order: send it again under the same number."""
+    DISCREPANCY = "discrepancy"
+    """The answer does not match the attempt: apply nothing, alert, query later."""
+
+
+@dataclass(frozen=True)
+class AttemptDecision:
+    state: AttemptState
+    effect: Effect
+    pay_order_id: str | None = None
+    gateway_status: int | None = None
+    reason: str | None = None
+    decline: DeclineKind | None = None
+    mismatched: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.effect is not Effect.NONE
+
+
+def mismatches(attempt: Attempt, claims: Claims) -> tuple[str, ...]:
+    """The fields on which ``claims`` contradict ``attempt`` (absent claims contradict nothing).
+
+    >>> a = Attempt("K-1", 1900, "CAD", AttemptState.SENDING, mch_id="10000701")
+    >>> mismatches(a, Claims(mch_order_no="K-1", amount=2500, currency="CAD"))
+    ('amount',)
+    """
+    pairs = (("mch_order_no", attempt.mch_order_no, claims.mch_order_no),
+             ("amount", attempt.amount, claims.amount),
+             ("currency", attempt.currency, claims.currency),
+             ("mch_id", attempt.mch_id, claims.mch_id),
+             ("card_id", attempt.card_id, claims.card_id),
+             ("pay_order_id", attempt.pay_order_id, claims.pay_order_id))
+    return tuple(name for name, asked, said in pairs
+                 if asked is not None and said is not None and asked != said)
+
+
+def _join(state: AttemptState, other: AttemptState) -> AttemptState:
+    return other if _RANK[other] > _RANK[state] else state
+
+
+def decide(attempt: Attempt, outcome: Outcome, at: datetime) -> AttemptDecision:
+    """What ``attempt`` becomes on learning ``outcome`` at ``at``, and what its invoice must do.
+
+    Deterministic and idempotent: the same outcome twice decides ``Effect.NONE`` the second time.
+    """
+    state, claims, kind = attempt.state, outcome.claims, outcome.kind
+    wrong = mismatches(attempt, claims)
+    if wrong:
+        after = _join(state, AttemptState.UNKNOWN) if state in IN_FLIGHT else state
+        return AttemptDecision(after, Effect.DISCREPANCY, reason=outcome.reason, mismatched=wrong)
+    pay_id = attempt.pay_order_id or claims.pay_order_id
+    if kind is OutcomeKind.PAID:
+        effect = Effect.NONE if state is AttemptState.SUCCEEDED else Effect.SETTLE
+        return AttemptDecision(AttemptState.SUCCEEDED, effect, pay_id, claims.status)
+    if state in FINAL:
+        return AttemptDecision(state, Effect.NONE, pay_id, claims.status)
+    if kind is OutcomeKind.DECLINED:
+        kind_of = decline_kind(claims.expiry or attempt.card_expiry, at)
+        return AttemptDecision(AttemptState.FAILED, Effect.DECLINE, pay_id, claims.status,
+                               outcome.reason or "declined", kind_of)
+    if kind is OutcomeKind.REJECTED:
+        return AttemptDecision(AttemptState.FAILED, Effect.SETUP_ERROR, pay_id, None,
+                               outcome.reason or "refused by the gateway", DeclineKind.SETUP)
+    if kind is OutcomeKind.NOT_SENT:
+        mine = outcome.lease_until is None or outcome.lease_until == attempt.lease_until
+        if state is AttemptState.SENDING and mine:
+            return AttemptDecision(AttemptState.FAILED_NOT_SENT, Effect.RETRY_SOON,
+                                   reason=outcome.reason or "not sent")
+        return AttemptDecision(state, Effect.NONE, pay_id)
+    if kind is OutcomeKind.NOT_FOUND:
+        return AttemptDecision(state, Effect.RESEND_SAME_ORDER, pay_id)
+    if kind is OutcomeKind.NO_ANSWER:
+        return AttemptDecision(state, Effect.CHECK_LATER, pay_id, reason=outcome.reason)
+    target = AttemptState.PENDING if kind is OutcomeKind.UNSETTLED else AttemptState.UNKNOWN
+    return AttemptDecision(_join(state, target), Effect.CHECK_LATER, pay_id, claims.status,
+                           outcome.reason)
 
 
 RECONCILE_BACKOFF: tuple[timedelta, ...] = (
     timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1), timedelta(days=1),
 )
 """Delay before the n-th query of an unresolved attempt; daily after the last, forever."""
+
+SETUP_ERROR_BACKOFF: tuple[timedelta, ...] = (
+    timedelta(hours=1), timedelta(hours=4), timedelta(days=1),
+)
+"""Delay before charging an invoice again after the n-th consecutive refusal of the request
+itself (a set-up error): an hour, four hours, then daily until the set-up is fixed."""
 
 
 def next_check(at: datetime, checks_done: int) -> datetime:
@@ -81,30 +262,31 @@ def next_check(at: datetime, checks_done: int) -> datetime:
     return at + step
 
 
-def order_number(prefix: str, invoice_id: int, attempt_no: int) -> str:
-    """The gateway ``mchOrderNo`` of an attempt: unique per database and at most 30 characters.
+def next_setup_retry(at: datetime, refusals: int) -> datetime:
+    """When to charge again after ``refusals`` consecutive set-up refusals (1 or more)."""
+    step = SETUP_ERROR_BACKOFF[min(max(refusals, 1), len(SETUP_ERROR_BACKOFF)) - 1]
+    return at + step
 
-    ``prefix`` is random per installation, so two databases (or a rebuilt one) never reuse an
-    order number the gateway has already charged.
 
-    >>> order_number("K3F9QZ", 123, 1)
-    'K3F9QZ-000000123-01'
+NONCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+"""Crockford's base 32: no I, L, O or U, so a number read aloud or retyped survives."""
+NONCE_LENGTH = 6
+
+
+def order_number(prefix: str, invoice_id: int, attempt_no: int, nonce: str) -> str:
+    """The gateway ``mchOrderNo`` of an attempt: at most 30 characters, never issued twice.
+
+    ``prefix`` is random per installation and ``nonce`` random per attempt, so a database
+    restored from a backup, which issues the same invoice ids and attempt numbers again, still
+    never reuses a number the gateway has already charged (the gateway would answer with the
+    old order, another customer's payment).
+
+    >>> order_number("K3F9QZ", 123, 1, "7M2Q9X")
+    'K3F9QZ-123-01-7M2Q9X'
     """
-    number = f"{prefix}-{invoice_id:09d}-{attempt_no:02d}"
+    if len(nonce) != NONCE_LENGTH or any(c not in NONCE_ALPHABET for c in nonce):
+        raise ValueError(f"an order nonce is {NONCE_LENGTH} base-32 characters")
+    number = f"{prefix}-{invoice_id}-{attempt_no:02d}-{nonce}"
     if len(number) > 30:
         raise ValueError(f"order number {number!r} exceeds 30 characters")
     return number
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    """What one purchase call established, in the vocabulary of attempt states."""
-
-    state: AttemptState
-    gateway_status: int | None = None
-    pay_order_id: str | None = None
-    reason: str | None = None
-    decline_kind: DeclineKind | None = None
-    lease_until: datetime | None = None
-    """The send lease the sender held. A "not sent" only speaks for that sender: once another
-    worker has taken the attempt over (a newer lease), that worker may have sent it."""

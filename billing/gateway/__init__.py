@@ -19,6 +19,13 @@ from billing.gateway.errors import (
 )
 from billing.gateway.masking import mask_pan
 from billing.gateway.notify import NOTIFY_ACK, Notify, dedupe_key, verify_notify
+from billing.gateway.outcomes import (
+    claims_of,
+    outcome_of_error,
+    outcome_of_notify,
+    outcome_of_purchase,
+    outcome_of_query,
+)
 from billing.gateway.replies import (
     CardInfo,
     GatewayReply,
@@ -27,19 +34,11 @@ from billing.gateway.replies import (
     is_order_not_found,
 )
 from billing.gateway.sign import sign, verify_sign
-from billing.gateway.status import (
-    DeclineKind,
-    OrderStatus,
-    decline_kind,
-    is_failed,
-    is_paid,
-    is_unsettled,
-)
+from billing.gateway.status import OrderStatus, is_failed, is_paid, is_unsettled
 
 __all__ = [
     "NOTIFY_ACK",
     "CardInfo",
-    "DeclineKind",
     "GatewayCallError",
     "GatewayError",
     "GatewayNotSent",
@@ -57,7 +56,7 @@ __all__ = [
     "OrderStatus",
     "QueryRetry",
     "RedirectInfo",
-    "decline_kind",
+    "claims_of",
     "dedupe_key",
     "default_session",
     "is_failed",
@@ -65,6 +64,10 @@ __all__ = [
     "is_paid",
     "is_unsettled",
     "mask_pan",
+    "outcome_of_error",
+    "outcome_of_notify",
+    "outcome_of_purchase",
+    "outcome_of_query",
     "sign",
     "verify_notify",
     "verify_sign",

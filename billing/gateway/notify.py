@@ -5,12 +5,14 @@ engine needs and ``sign`` are present (``NotifyMissingFields``); the sign, recom
 field received, including fields added after this code was written, matches in constant time
 (``NotifyBadSign``); the notify is for our merchant (``NotifyWrongMerchant``); the fields have
 their documented types (``NotifyMalformed``). The caller then checks the claim against its stored
-attempt (mchOrderNo, amount, currency), stores it under ``dedupe_key`` and only then answers
+attempt (mchOrderNo, amount, currency), stores it under ``dedupe_key`` (a digest of everything it
+asserts) and only then answers
 ``SUCCESS``; see ``docs/gateway.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -80,5 +82,12 @@ def verify_notify(raw_body: bytes, key: str | SecretStr, mch_id: str) -> Notify:
 
 
 def dedupe_key(notify: Notify) -> str:
-    """The unique key a notify is stored under: redeliveries collide, new facts do not."""
-    return f"{notify.pay_order_id}:{notify.pay_type}:{notify.status}"
+    """The unique key a notify is stored under: its ``payOrderId`` and a digest of every field it
+    asserts (all but ``sign``, canonically ordered). A redelivery of the same notify collides and
+    is acknowledged without effect; a notify that asserts anything else (another amount, status,
+    order) is a new row, so a forged or confused notify stored first can never make the genuine
+    one look like a duplicate."""
+    asserted = {k: v for k, v in notify.fields.items() if k != "sign"}
+    canonical = json.dumps(asserted, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{notify.pay_order_id[:30]}:{digest}"

@@ -7,7 +7,9 @@ sandbox clock's month is declined "Expired card" whatever its number.
 
 Hard declines (retrying the same card cannot succeed): expired card, invalid card number.
 Soft declines (may succeed later, dunning retries them): insufficient funds, do not honor,
-exceeds amount limit.
+exceeds amount limit. The engine tells them apart by fields, not by these messages: an order on
+an expired card reports an ``expiryDate`` in the past (``DECLINE_EXPIRED_CARD`` reports last
+month's, as an issuer that expired the card would), and only that makes a decline hard.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "DECLINE_DO_NOT_HONOR",
     "DECLINE_EXPIRED_CARD",
     "DECLINE_INSUFFICIENT_FUNDS",
+    "DECLINE_RESTRICTED_MERCHANT",
     "DECLINE_TWICE_THEN_APPROVE",
     "FLAKY_DECLINES",
     "INVALID_NUMBER",
@@ -41,6 +44,7 @@ DECLINE_DO_NOT_HONOR = "6250947000000048"
 APPROVE_UP_TO_100 = "6250947000000055"
 DECLINE_TWICE_THEN_APPROVE = "6250947000000063"
 PENDING_THEN_APPROVE = "6250947000000071"
+DECLINE_RESTRICTED_MERCHANT = "6250947000000089"
 INVALID_NUMBER = "6250947000000015"
 
 AMOUNT_LIMIT = 10_000
@@ -52,6 +56,7 @@ FLAKY_DECLINES = 2
 INSUFFICIENT_FUNDS = "Insufficient funds"
 EXPIRED_CARD = "Expired card"
 DO_NOT_HONOR = "Do not honor"
+RESTRICTED_MERCHANT = "Restricted merchant category"
 EXCEEDS_LIMIT = "Exceeds amount limit"
 INVALID_CARD = "invalid card number"
 
@@ -61,6 +66,7 @@ class Behaviour(Enum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED = "expired"
     DO_NOT_HONOR = "do_not_honor"
+    RESTRICTED_MERCHANT = "restricted_merchant"
     AMOUNT_LIMIT = "amount_limit"
     FLAKY = "flaky"
     PENDING = "pending"
@@ -80,6 +86,9 @@ TEST_CARDS: tuple[TestCard, ...] = (
              "declines: Insufficient funds", "soft"),
     TestCard(DECLINE_EXPIRED_CARD, Behaviour.EXPIRED, "declines: Expired card", "hard"),
     TestCard(DECLINE_DO_NOT_HONOR, Behaviour.DO_NOT_HONOR, "declines: Do not honor", "soft"),
+    TestCard(DECLINE_RESTRICTED_MERCHANT, Behaviour.RESTRICTED_MERCHANT,
+             "declines: Restricted merchant category (a decline whose words sound like a "
+             "set-up error)", "soft"),
     TestCard(APPROVE_UP_TO_100, Behaviour.AMOUNT_LIMIT,
              "approves up to 100.00, above declines: Exceeds amount limit", "soft"),
     TestCard(DECLINE_TWICE_THEN_APPROVE, Behaviour.FLAKY,

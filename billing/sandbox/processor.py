@@ -135,8 +135,18 @@ class Processor:
         if card is None:
             return fail("card not found"), []
         card.charges_tried += 1
-        order = self._new_order(m, f, card.number, card.expiry_date, card.card_id)
+        order = self._new_order(m, f, card.number, self._expiry_on_file(card), card.card_id)
         return self._charge(m, order, card.number, card.charges_tried)
+
+    def _expiry_on_file(self, card: VaultCard) -> str | None:
+        """The expiry the order reports: the issuer's, which for ``DECLINE_EXPIRED_CARD`` is
+        last month whatever was typed when the card was added (a card the issuer has expired)."""
+        if tc.behaviour_of(card.number) is tc.Behaviour.EXPIRED:
+            local = self.clock.now().astimezone(self.zone)
+            year, month = (local.year, local.month - 1) if local.month > 1 else (
+                local.year - 1, 12)
+            return f"{month:02d}{year % 100:02d}"
+        return card.expiry_date
 
     def _new_order(
         self, m: Merchant, f: Fields, number: str, expiry: str | None, card_id: str | None

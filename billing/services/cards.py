@@ -11,26 +11,39 @@ invoice of theirs that stopped retrying (hard decline, no card) is retried at on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.domain.calendar import local_date
+from billing.domain.cards import CardStatus, expiry_end
+from billing.domain.invoices import InvoiceStatus
+from billing.domain.subscriptions import Status
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.gateway import CardInfo, mask_pan
 from billing.services.customers import find_customer
 from billing.services.events import record_event
-from billing.services.installation import order_prefix
+from billing.services.installation import new_nonce, order_prefix
+from billing.services.isolation import (
+    ItemError,
+    clear_failures,
+    not_backed_off,
+    one_by_one,
+)
 from billing.services.links import card_return_url, update_card_url
 from billing.services.outbox import enqueue_email
 from billing.services.ports import Deps
 from billing.store.models import Card, Customer, Invoice, Subscription
 from billing.store.uow import UnitOfWork
 
-LIVE = ("trialing", "active", "past_due", "unpaid")
+log = logging.getLogger(__name__)
+LIVE = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID, Status.PAUSED)
+"""Statuses whose subscriptions take a new card and get card-expiry warnings: every one that
+can still be charged, now or after a resume."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,11 @@ def _view(card: Card, customer: Customer) -> CardView:
 
 def _new_card(session: Session, customer: Customer, at: datetime) -> Card:
     card = Card(customer_id=customer.id, gateway_card_id=f"tmp{customer.id}-{at.timestamp()}"[:30],
-                status="pending", created_at=at)
+                status=CardStatus.PENDING, created_at=at)
     session.add(card)
     session.flush()
-    card.gateway_card_id = f"{order_prefix(session)}-C{card.id:09d}"
+    # Random part: a restored database must never hand out a cardId the gateway has bound.
+    card.gateway_card_id = f"{order_prefix(session)}-C{card.id}-{new_nonce()}"
     return card
 
 
@@ -73,7 +87,7 @@ def start_card_setup(deps: Deps, customer_ref: str) -> tuple[CardView, str]:
 
 
 def _activate(session: Session, card: Card, info: CardInfo, at: datetime) -> None:
-    card.status, card.activated_at = "active", at
+    card.status, card.activated_at = CardStatus.ACTIVE, at
     card.masked_number = mask_pan(info.card_num) if info.card_num else card.masked_number
     card.expiry, card.holder = info.expiry_date, info.holder
     card.card_type = getattr(info, "card_type", None) or card.card_type
@@ -89,7 +103,7 @@ def use_new_card(session: Session, card: Card, at: datetime) -> int:
     for sub in subs:
         sub.card_id = card.id
     stalled = session.scalars(select(Invoice).where(
-        Invoice.customer_id == card.customer_id, Invoice.status == "open",
+        Invoice.customer_id == card.customer_id, Invoice.status == InvoiceStatus.OPEN,
         Invoice.next_attempt_at.is_(None) | Invoice.hard_declined.is_(True)))
     count = 0
     for invoice in stalled:
@@ -113,7 +127,7 @@ def confirm_card(deps: Deps, card_id: str) -> CardView:
             raise NotFound(f"no card {card_id!r}")
         customer = uow.session.get(Customer, card.customer_id)
         assert customer is not None
-        if card.status == "pending":
+        if card.status == CardStatus.PENDING:
             if not reply.ok or reply.data is None or not reply.data.card_num:
                 raise Conflict(f"the gateway does not confirm card {card_id}: {reply.ret_msg}")
             _activate(uow.session, card, reply.data, deps.clock.now())
@@ -145,7 +159,7 @@ def add_direct(deps: Deps, customer_ref: str, *, number: SecretStr, cvv: SecretS
         owner = uow.session.get(Customer, stored.customer_id)
         assert owner is not None
         if not reply.ok:
-            stored.status = "removed"
+            stored.status = CardStatus.REMOVED
             uow.commit()
             raise Conflict(f"the gateway refused the card: {reply.ret_msg}")
         info = reply.data or CardInfo(card_id=card_id, card_num=mask_pan(digits),
@@ -162,41 +176,69 @@ def list_cards(deps: Deps, customer_ref: str) -> list[CardView]:
         return [_view(c, customer) for c in customer.cards]
 
 
-def expiry_end(expiry: str) -> date | None:
-    """First day after a card's ``MMYY`` expiry month; None if the value is not MMYY."""
-    if len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[:2]) <= 12:
-        return None
-    month, year = int(expiry[:2]), 2000 + int(expiry[2:])
-    return date(year + month // 12, month % 12 + 1, 1)
+@dataclass
+class ExpiringSummary:
+    queued: int = 0
+    failed: list[ItemError] = field(default_factory=list)
 
 
-def notify_expiring_cards(deps: Deps, *, at: datetime | None = None) -> int:
-    """Daily check: queue a card-expiring email once per card and expiry, N days ahead."""
+KIND = "daily.card"
+
+
+def notify_expiring_cards(deps: Deps, *, at: datetime | None = None) -> ExpiringSummary:
+    """Daily check: queue a card-expiring email once per card and expiry, N days ahead. One
+    transaction for all cards; if it raises, the cards are redone one by one so only the card
+    at fault is skipped (and backed off)."""
     at = at or deps.clock.now()
-    queued = 0
-    with UnitOfWork(deps.store) as uow:
-        session = uow.session
-        cards = session.scalars(select(Card).where(
-            Card.status == "active", Card.expiry.is_not(None),
-            Card.id.in_(select(Subscription.card_id).where(Subscription.status.in_(LIVE)))))
-        for card in cards:
-            end = expiry_end(card.expiry or "")
-            customer = session.get(Customer, card.customer_id)
-            if end is None or customer is None:
-                continue
-            if not local_date(at, customer.timezone) >= end - deps.config.card_expiry_notice:
-                continue
-            context = {
-                "merchant_name": deps.config.merchant_name, "customer_name": customer.name,
-                "card_number": card.masked_number or card.gateway_card_id,
-                "expiry": f"{card.expiry[:2]}/20{card.expiry[2:]}" if card.expiry else "",
-                "update_card_url": update_card_url(deps.config, customer.id, at),
-            }
-            if enqueue_email(session, at=at, template="card_expiring", to=customer.email,
-                             context=context, dedupe_key=f"card_expiring:{card.id}:{card.expiry}",
-                             customer_id=customer.id, locale=customer.locale) is not None:
-                queued += 1
-                record_event(session, at, "card.expiring_notice", customer_id=customer.id,
-                             card_id=card.gateway_card_id, expiry=card.expiry)
-        uow.commit()
-    return queued
+    summary = ExpiringSummary()
+    ids: list[int] = []
+    try:
+        with UnitOfWork(deps.store) as uow:
+            session = uow.session
+            cards = list(session.scalars(select(Card).where(
+                Card.status == CardStatus.ACTIVE, Card.expiry.is_not(None),
+                not_backed_off(KIND, Card.id, at),
+                Card.id.in_(select(Subscription.card_id).where(
+                    Subscription.status.in_(LIVE)))).order_by(Card.id)))
+            ids = [c.id for c in cards]
+            queued = sum(_warn_if_expiring(session, deps, card, at) for card in cards)
+            clear_failures(session, KIND, ids, at)
+            uow.commit()
+        summary.queued = queued
+    except Exception:
+        if not ids:
+            raise
+        log.exception("card expiry check failed; one card at a time")
+        done, summary.failed = one_by_one(
+            deps, "daily", KIND, ids, at,
+            lambda session, card_id: _warn_one(session, deps, card_id, at))
+        summary.queued = sum(done)
+    return summary
+
+
+def _warn_one(session: Session, deps: Deps, card_id: int, at: datetime) -> int:
+    card = session.get(Card, card_id)
+    return 0 if card is None else _warn_if_expiring(session, deps, card, at)
+
+
+def _warn_if_expiring(session: Session, deps: Deps, card: Card, at: datetime) -> int:
+    """Queue the card-expiring email for ``card`` if it is due; 1 if queued now."""
+    end = expiry_end(card.expiry or "")
+    customer = session.get(Customer, card.customer_id)
+    if end is None or customer is None:
+        return 0
+    if not local_date(at, customer.timezone) >= end - deps.config.card_expiry_notice:
+        return 0
+    context = {
+        "merchant_name": deps.config.merchant_name, "customer_name": customer.name,
+        "card_number": card.masked_number or card.gateway_card_id,
+        "expiry": f"{card.expiry[:2]}/20{card.expiry[2:]}" if card.expiry else "",
+        "update_card_url": update_card_url(deps.config, customer.id, at),
+    }
+    if enqueue_email(session, at=at, template="card_expiring", to=customer.email,
+                     context=context, dedupe_key=f"card_expiring:{card.id}:{card.expiry}",
+                     customer_id=customer.id, locale=customer.locale) is None:
+        return 0
+    record_event(session, at, "card.expiring_notice", customer_id=customer.id,
+                 card_id=card.gateway_card_id, expiry=card.expiry)
+    return 1

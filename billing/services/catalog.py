@@ -21,6 +21,7 @@ from billing.domain.calendar import Interval, IntervalUnit
 from billing.domain.dunning import DunningPolicy
 from billing.domain.money import Money
 from billing.domain.plans import MigrationPolicy, Plan, PlanTerms
+from billing.domain.subscriptions import Status
 from billing.services.events import record_event
 from billing.store.models import DunningPolicyRow, PlanVersion, Subscription
 from billing.store.models import Plan as PlanRow
@@ -96,12 +97,13 @@ def policy_definition(policy: DunningPolicy) -> dict[str, Any]:
                   for s in policy.steps],
         "final_after": int(policy.final_after.total_seconds()),
         "final_action": policy.final_action.value,
+        **({"last_try": True} if policy.last_try else {}),
     }
 
 
 def _live_subscriptions(uow: UnitOfWork, plan_id: int) -> int:
     query = select(func.count(Subscription.id)).where(
-        Subscription.plan_id == plan_id, Subscription.status != "canceled"
+        Subscription.plan_id == plan_id, Subscription.status != Status.CANCELED
     )
     return int(uow.session.scalar(query) or 0)
 

@@ -10,10 +10,10 @@ after a decline so the first email goes out with the failure that caused it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from billing.domain.calendar import local_date
@@ -27,12 +27,22 @@ from billing.domain.dunning import (
     Verdict,
     decide,
 )
+from billing.domain.invoices import InvoiceStatus
 from billing.domain.money import Money
 from billing.domain.payments import IN_FLIGHT
 from billing.domain.subscriptions import Event as SubEvent
+from billing.domain.subscriptions import Status
+from billing.domain.subscriptions import decide as decide_lifecycle
 from billing.services.claims import claim_rows
 from billing.services.events import record_event
-from billing.services.lifecycle import apply_transition
+from billing.services.isolation import (
+    ItemError,
+    clear_failures,
+    lock_one,
+    not_backed_off,
+    one_by_one,
+)
+from billing.services.lifecycle import apply_event
 from billing.services.links import update_card_url
 from billing.services.outbox import enqueue_email
 from billing.services.ports import Deps, EngineConfig
@@ -48,9 +58,9 @@ from billing.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 _FINAL_EVENTS = {
-    FinalAction.CANCEL: SubEvent.DUNNING_CANCEL,
-    FinalAction.MARK_UNPAID: SubEvent.DUNNING_MARK_UNPAID,
-    FinalAction.LEAVE_PAST_DUE: SubEvent.DUNNING_LEAVE_PAST_DUE,
+    FinalAction.CANCEL: SubEvent.FINAL_CANCEL_DUE,
+    FinalAction.MARK_UNPAID: SubEvent.FINAL_MARK_UNPAID_DUE,
+    FinalAction.LEAVE_PAST_DUE: SubEvent.FINAL_LEAVE_PAST_DUE_DUE,
 }
 _FALLBACK = DunningPlan((), (DunningStep(timedelta(0), DunningEmail.PAYMENT_FAILED),),
                         timedelta(days=14), FinalAction.LEAVE_PAST_DUE)
@@ -70,7 +80,8 @@ def dunning_snapshot(session: Session, invoice: Invoice) -> DunningPlan:
 
 def _oldest_unpaid(session: Session, sub_id: int) -> Invoice | None:
     return session.scalar(
-        select(Invoice).where(Invoice.subscription_id == sub_id, Invoice.status == "open",
+        select(Invoice).where(Invoice.subscription_id == sub_id,
+                              Invoice.status == InvoiceStatus.OPEN,
                               Invoice.dunning_started_at.is_not(None))
         .order_by(Invoice.dunning_started_at, Invoice.id).limit(1))
 
@@ -80,7 +91,7 @@ def _attempt_open(session: Session, invoice: Invoice, at: datetime) -> bool:
         return True
     return bool(session.scalar(select(exists().where(
         PaymentAttempt.invoice_id == invoice.id,
-        PaymentAttempt.state.in_([s.value for s in IN_FLIGHT])))))
+        PaymentAttempt.state.in_(IN_FLIGHT)))))
 
 
 def _state(session: Session, invoice: Invoice, at: datetime) -> DunningState:
@@ -88,17 +99,22 @@ def _state(session: Session, invoice: Invoice, at: datetime) -> DunningState:
     return DunningState(
         started_at=invoice.dunning_started_at, steps_done=invoice.dunning_step,
         final_done=invoice.dunning_final_done,
-        escalated=invoice.last_escalation_at is not None,
-        attempts_since_escalation=invoice.attempt_count - invoice.escalated_after_attempts,
         attempt_open=_attempt_open(session, invoice, at), hard_declined=invoice.hard_declined,
+        last_attempt_at=invoice.last_attempt_at,
     )
 
 
 def advance_dunning(session: Session, sub: Subscription, at: datetime, config: EngineConfig,
                     *, reason: str | None = None) -> list[DunningDecision]:
-    """Apply every dunning move due now for ``sub``'s oldest unpaid invoice."""
+    """Apply every dunning move due now for ``sub``'s oldest unpaid invoice, as far as the
+    subscription's status allows: paused waits, canceled and unpaid end dunning quietly."""
     invoice = _oldest_unpaid(session, sub.id)
     if invoice is None or invoice.dunning_plan is None:
+        return []
+    status = Status(sub.status)
+    if not decide_lifecycle(status, SubEvent.DUNNING_STEP_DUE, config.lifecycle).dunning:
+        if status in (Status.CANCELED, Status.UNPAID):
+            invoice.dunning_final_done, invoice.next_attempt_at = True, None
         return []
     plan = DunningPlan.from_json(invoice.dunning_plan)
     taken: list[DunningDecision] = []
@@ -109,17 +125,17 @@ def advance_dunning(session: Session, sub: Subscription, at: datetime, config: E
         taken.append(decision)
         if decision.verdict is Verdict.RETRY_FIRST:
             invoice.next_attempt_at = at
-            record_event(session, at, "dunning.retry_before_escalation", invoice_id=invoice.id,
+            record_event(session, at, "dunning.last_try", invoice_id=invoice.id,
                          subscription_id=sub.id, customer_id=sub.customer_id)
             break
         invoice.last_escalation_at = at
-        invoice.escalated_after_attempts = invoice.attempt_count
         if decision.email is not None and decision.step_index is not None:
             invoice.dunning_step = decision.step_index + 1
             _send_notice(session, sub, invoice, plan, decision, at, config, reason)
         elif decision.final_action is not None:
             invoice.dunning_final_done = True
-            _final_action(session, sub, decision.final_action, at)
+            _final_action(session, sub, decision.final_action, at, config)
+            break
     return taken
 
 
@@ -161,17 +177,10 @@ def _day(at: datetime | None, tz: str) -> str | None:
 
 
 def _final_action(session: Session, sub: Subscription, action: FinalAction,
-                  at: datetime) -> None:
-    """Stop retrying and apply the policy's last word to the subscription."""
-    apply_transition(session, sub, _FINAL_EVENTS[action], at, reason="dunning_exhausted")
-    open_invoices = session.scalars(select(Invoice).where(
-        Invoice.subscription_id == sub.id, Invoice.status == "open"))
-    for inv in open_invoices:
-        inv.next_attempt_at = None
-        if action is FinalAction.CANCEL:
-            inv.status = "uncollectible"
-    if action is FinalAction.CANCEL:
-        sub.canceled_at, sub.next_renewal_at = at, None
+                  at: datetime, config: EngineConfig) -> None:
+    """Stop retrying and apply the policy's last word to the subscription, through the table."""
+    apply_event(session, sub, _FINAL_EVENTS[action], at, config.lifecycle,
+                reason="dunning_exhausted")
     record_event(session, at, "dunning.final_action", subscription_id=sub.id,
                  customer_id=sub.customer_id, action=action.value)
 
@@ -180,25 +189,55 @@ def _final_action(session: Session, sub: Subscription, action: FinalAction,
 class DunningSummary:
     subscriptions: int = 0
     moves: int = 0
+    failed: list[ItemError] = field(default_factory=list)
+
+
+KIND = "dunning.subscription"
+
+
+def _in_dunning(at: datetime, after_id: int) -> list[ColumnElement[bool]]:
+    invoices = select(Invoice.subscription_id).where(
+        Invoice.status == InvoiceStatus.OPEN, Invoice.dunning_started_at.is_not(None),
+        Invoice.dunning_final_done.is_(False))
+    return [Subscription.id.in_(invoices), Subscription.id > after_id,
+            not_backed_off(KIND, Subscription.id, at)]
 
 
 def run_dunning(deps: Deps, *, at: datetime | None = None) -> DunningSummary:
-    """One dunning tick over every subscription with an invoice in dunning."""
+    """One dunning tick over every subscription with an invoice in dunning.
+
+    A batch of subscriptions shares one transaction; if anything in it raises, the batch is
+    redone one subscription at a time, so only the subscription at fault is skipped (and backed
+    off) while every other one is dunned.
+    """
     at = at or deps.clock.now()
-    summary = DunningSummary()
-    last_id = 0
+    summary, last_id = DunningSummary(), 0
     while True:
-        with UnitOfWork(deps.store) as uow:
-            in_dunning = select(Invoice.subscription_id).where(
-                Invoice.status == "open", Invoice.dunning_started_at.is_not(None),
-                Invoice.dunning_final_done.is_(False))
-            subs = claim_rows(uow.session, Subscription,
-                              [Subscription.id.in_(in_dunning), Subscription.id > last_id],
-                              [Subscription.id], deps.config.batch_size)
-            for sub in subs:
-                summary.moves += len(advance_dunning(uow.session, sub, at, deps.config))
-            uow.commit()
-        summary.subscriptions += len(subs)
-        if len(subs) < deps.config.batch_size:
+        claimed: list[int] = []
+        try:
+            with UnitOfWork(deps.store) as uow:
+                subs = claim_rows(uow.session, Subscription, _in_dunning(at, last_id),
+                                  [Subscription.id], deps.config.batch_size)
+                claimed = [s.id for s in subs]
+                moves = sum(len(advance_dunning(uow.session, s, at, deps.config)) for s in subs)
+                clear_failures(uow.session, KIND, claimed, at)
+                uow.commit()
+            summary.moves += moves
+        except Exception:
+            if not claimed:
+                raise  # nothing could be claimed: the tick itself cannot run
+            log.exception("dunning batch failed; redoing it one subscription at a time")
+            done, failed = one_by_one(deps, "dunning", KIND, claimed, at,
+                                      lambda session, sub_id: _dunn_one(session, sub_id, at,
+                                                                        deps.config))
+            summary.moves += sum(done)
+            summary.failed += failed
+        summary.subscriptions += len(claimed)
+        if len(claimed) < deps.config.batch_size:
             return summary
-        last_id = subs[-1].id
+        last_id = claimed[-1]
+
+
+def _dunn_one(session: Session, sub_id: int, at: datetime, config: EngineConfig) -> int:
+    sub = lock_one(session, Subscription, sub_id)
+    return 0 if sub is None else len(advance_dunning(session, sub, at, config))

@@ -7,6 +7,7 @@ import string
 
 from sqlalchemy.orm import Session
 
+from billing.domain.payments import NONCE_ALPHABET, NONCE_LENGTH
 from billing.store.models import Meta
 
 
@@ -23,3 +24,9 @@ def order_prefix(session: Session) -> str:
         session.add(row)
         session.flush()
     return row.value
+
+
+def new_nonce() -> str:
+    """A fresh random part for an order, refund or card number (``NONCE_LENGTH`` characters of
+    Crockford base 32, about 30 bits), so a restored database never reissues a number."""
+    return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(NONCE_LENGTH))

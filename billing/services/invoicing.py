@@ -15,11 +15,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing.domain.invoices import InvoiceKind, InvoiceStatus
 from billing.domain.money import Money
 from billing.domain.subscriptions import Event as SubEvent
-from billing.domain.subscriptions import Status
+from billing.domain.subscriptions import LifecyclePolicy, Status
 from billing.services.events import record_event
-from billing.services.lifecycle import apply_transition, restart_billing
+from billing.services.lifecycle import apply_event
 from billing.store.models import Customer, Invoice, InvoiceLine, PaymentAttempt, Subscription
 
 
@@ -61,10 +62,10 @@ def draft_invoice(
         subscription_id=subscription.id if subscription else None, kind=kind,
         period_index=period_index, period_start=period_start, period_end=period_end,
         currency=currency, subtotal=subtotal, credit_applied=credit, total=subtotal - credit,
-        amount_paid=0, amount_refunded=0, status="open", issued_at=at,
-        due_at=max(period_start, at) if kind != "renewal" else period_start,
+        amount_paid=0, amount_refunded=0, status=InvoiceStatus.OPEN, issued_at=at,
+        due_at=max(period_start, at) if kind != InvoiceKind.RENEWAL else period_start,
         next_attempt_at=None, attempt_count=0, hard_declined=False, dunning_step=0,
-        dunning_final_done=False, escalated_after_attempts=0,
+        dunning_final_done=False,
     )
     invoice.lines = [
         InvoiceLine(kind=d.kind, description=d.description, quantity=d.quantity,
@@ -86,7 +87,7 @@ def finish_invoices(session: Session, invoices: list[Invoice], at: datetime) -> 
     for invoice in invoices:
         invoice.number = f"INV-{invoice.id:07d}"
         if invoice.total == 0:
-            invoice.status, invoice.paid_at = "paid", at
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, at
         else:
             invoice.next_attempt_at = invoice.due_at
         record_event(session, at, "invoice.issued", customer_id=invoice.customer_id,
@@ -98,17 +99,19 @@ def finish_invoices(session: Session, invoices: list[Invoice], at: datetime) -> 
 
 def open_dunning_invoices(session: Session, subscription_id: int) -> int:
     query = select(func.count(Invoice.id)).where(
-        Invoice.subscription_id == subscription_id, Invoice.status == "open",
+        Invoice.subscription_id == subscription_id, Invoice.status == InvoiceStatus.OPEN,
         Invoice.dunning_started_at.is_not(None),
     )
     return int(session.scalar(query) or 0)
 
 
-def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime) -> bool:
-    """Mark ``invoice`` paid by ``attempt``; False (and an alert) if another attempt paid it."""
-    if invoice.status == "paid":
+def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime,
+                policy: LifecyclePolicy | None = None) -> bool:
+    """Mark ``invoice`` paid by ``attempt``; False if it already was. Money that arrives for an
+    invoice written off (uncollectible) is still recorded as paid: it was taken."""
+    if invoice.status == InvoiceStatus.PAID:
         return False
-    invoice.status, invoice.paid_at = "paid", at
+    invoice.status, invoice.paid_at = InvoiceStatus.PAID, at
     invoice.amount_paid = attempt.amount
     invoice.next_attempt_at = None
     record_event(session, at, "invoice.paid", customer_id=invoice.customer_id,
@@ -117,18 +120,19 @@ def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at:
                  mch_order_no=attempt.mch_order_no)
     if invoice.subscription_id is not None:
         sub = session.get(Subscription, invoice.subscription_id)
-        # Paying up changes only past_due and unpaid subscriptions; skip the count otherwise.
-        if sub is not None and sub.status in (Status.PAST_DUE.value, Status.UNPAID.value) and (
-                open_dunning_invoices(session, sub.id) == 0):
-            _paid_up(session, sub, at)
+        if sub is not None:
+            apply_event(session, sub, _payment_event(session, sub), at, policy,
+                        invoice=invoice.number)
     return True
 
 
-def _paid_up(session: Session, sub: Subscription, at: datetime) -> None:
-    was_unpaid = sub.status == Status.UNPAID.value
-    step = apply_transition(session, sub, SubEvent.PAID_UP, at)
-    if was_unpaid and step.after is Status.ACTIVE:
-        restart_billing(session, sub, at)
+def _payment_event(session: Session, sub: Subscription) -> SubEvent:
+    """``paid_up`` once no invoice of a dunning status is left in dunning; the count is only
+    made where the answer can change the status (most payments are of active subscriptions)."""
+    if sub.status in (Status.PAST_DUE, Status.UNPAID) and (
+            open_dunning_invoices(session, sub.id) == 0):
+        return SubEvent.PAID_UP
+    return SubEvent.PAYMENT_SUCCEEDED
 
 
 def money(amount: int, currency: str) -> str:

@@ -1,9 +1,12 @@
-"""Applying what is known about a payment attempt, whichever way it became known.
+"""Applying what is learned about a payment attempt, whichever way it was learned.
 
-The purchase response, a ``cc_query`` answer and a signed notify all end here, as a
-``SendOutcome``. The rules are monotonic, so any order of arrival gives the same result: a
-succeeded attempt never changes; a success proven by the gateway wins over anything we recorded
-before; a failure never overrides a final state; pending and unknown only ever wait for a query.
+The purchase reply, a ``cc_query`` answer and a signed notify all arrive here as an ``Outcome``
+(``billing.gateway.outcomes``). ``apply_outcome`` asks the pure state machine
+(``billing.domain.payments.decide``) what the attempt becomes, writes that, and carries out the
+decision's effect on the invoice: settle it, put it into dunning, back it off after a set-up
+error, let it be retried after a "not sent", schedule the next query, or, for an answer that
+does not match what was asked, change nothing but raise an alert. Because ``decide`` is a join,
+any arrival order of the same facts gives the same end state.
 """
 
 from __future__ import annotations
@@ -14,93 +17,82 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.domain.dunning import DunningPlan, next_retry
+from billing.domain.invoices import InvoiceStatus
 from billing.domain.payments import (
-    FINAL,
+    Attempt,
+    AttemptDecision,
     AttemptState,
     DeclineKind,
-    SendOutcome,
-    classify_decline,
+    Effect,
+    Outcome,
+    OutcomeKind,
+    Source,
+    decide,
     next_check,
-    state_for_status,
+    next_setup_retry,
 )
 from billing.domain.subscriptions import Event as SubEvent
-from billing.gateway import GatewayReply, OrderInfo
+from billing.services.alerts import raise_alert
 from billing.services.dunning import advance_dunning, dunning_snapshot
 from billing.services.events import record_event
 from billing.services.invoicing import settle_paid
-from billing.services.lifecycle import apply_transition
+from billing.services.lifecycle import apply_event
 from billing.services.ports import EngineConfig
-from billing.store.models import Invoice, PaymentAttempt, Subscription
+from billing.store.models import Card, Invoice, PaymentAttempt, Subscription
 
 NOT_SENT_BACKOFF = timedelta(minutes=1)
-MERCHANT_ERROR_BACKOFF = timedelta(hours=1)
-_MERCHANT_ERRORS = ("sign", "mchid", "merchant", "loginname", "login name", "parameter",
-                    "channel", "currency", "too long", "missing")
 
 
-def is_merchant_error(message: str) -> bool:
-    """A refusal caused by the merchant's set-up (bad key, field), not by the customer's card."""
-    text = message.lower().replace(" ", "")
-    return any(word.replace(" ", "") in text for word in _MERCHANT_ERRORS)
+def facts(attempt: PaymentAttempt, config: EngineConfig,
+          card_expiry: str | None = None) -> Attempt:
+    """The stored attempt as the state machine reads it."""
+    return Attempt(attempt.mch_order_no, attempt.amount, attempt.currency,
+                   AttemptState(attempt.state), mch_id=config.mch_id,
+                   card_id=attempt.gateway_card_id, pay_order_id=attempt.pay_order_id,
+                   lease_until=attempt.lease_until, card_expiry=card_expiry)
 
 
-def outcome_of_reply(reply: GatewayReply[OrderInfo]) -> SendOutcome:
-    """Translate a purchase or query reply into attempt vocabulary."""
-    data = reply.data
-    if not reply.ok:
-        return SendOutcome(AttemptState.FAILED, reason=reply.ret_msg or "declined",
-                           decline_kind=classify_decline(reply.ret_msg or ""))
-    status = data.status if data else None
-    state = state_for_status(status)
-    pay_order_id = data.pay_order_id if data else None
-    if state is AttemptState.FAILED:
-        reason = reply.ret_msg or "declined"
-        return SendOutcome(state, status, pay_order_id, reason, classify_decline(reason))
-    return SendOutcome(state, status, pay_order_id)
+def _card_expiry(session: Session, attempt: PaymentAttempt) -> str | None:
+    return session.scalar(select(Card.expiry).where(
+        Card.gateway_card_id == attempt.gateway_card_id))
 
 
-def apply_outcome(
-    session: Session,
-    attempt: PaymentAttempt,
-    outcome: SendOutcome,
-    at: datetime,
-    config: EngineConfig,
-    *,
-    source: str,
-) -> None:
-    """Move ``attempt`` (and its invoice) by ``outcome``; safe to call again with the same facts."""
-    if outcome.state is AttemptState.FAILED_NOT_SENT and outcome.lease_until is not None and (
-            attempt.lease_until != outcome.lease_until):
-        return  # taken over since: the new holder's outcome is the one that counts
-    current = AttemptState(attempt.state)
-    if outcome.pay_order_id and not attempt.pay_order_id:
-        attempt.pay_order_id = outcome.pay_order_id
-    if outcome.gateway_status is not None and attempt.gateway_status != outcome.gateway_status:
-        attempt.gateway_status = outcome.gateway_status
-    if attempt.lease_owner is not None or attempt.lease_until is not None:
-        attempt.lease_owner, attempt.lease_until = None, None
-    if current is AttemptState.SUCCEEDED:
-        return  # final: nothing else to learn, and no need to load the invoice
+def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, at: datetime,
+                  config: EngineConfig) -> AttemptDecision:
+    """Move ``attempt`` (and its invoice) by ``outcome``; safe to call again with the same facts.
+    The caller holds the attempt's row lock (and, for a batch, its invoices' in id order)."""
+    expiry = _card_expiry(session, attempt) if outcome.kind is OutcomeKind.DECLINED and (
+        outcome.claims.expiry is None) else None
+    decision = decide(facts(attempt, config, expiry), outcome, at)
+    stale = outcome.kind is OutcomeKind.NOT_SENT and decision.effect is Effect.NONE
+    if stale:
+        return decision  # taken over since: the new holder's outcome is the one that counts
+    before = AttemptState(attempt.state)
+    attempt.lease_owner = attempt.lease_until = None
+    if decision.pay_order_id and not attempt.pay_order_id:
+        attempt.pay_order_id = decision.pay_order_id
+    if decision.gateway_status is not None:
+        attempt.gateway_status = decision.gateway_status
+    if decision.effect is Effect.NONE:
+        return decision
     invoice = session.get(Invoice, attempt.invoice_id)
     assert invoice is not None
-    if outcome.state is AttemptState.SUCCEEDED:
+    source = outcome.source.value
+    if decision.effect is Effect.SETTLE:
         _succeed(session, invoice, attempt, at, source)
-    elif outcome.state is AttemptState.FAILED:
-        if current not in FINAL:
-            _fail(session, invoice, attempt, outcome, at, config, source)
-    elif outcome.state is AttemptState.FAILED_NOT_SENT:
-        if current is AttemptState.SENDING:
-            attempt.state, attempt.resolved_at = outcome.state.value, at
-            attempt.failure_reason = (outcome.reason or "not sent")[:200]
-            if invoice.status == "open" and invoice.next_attempt_at is None:
-                invoice.next_attempt_at = at + NOT_SENT_BACKOFF
-            _log(session, attempt, invoice, at, "payment.not_sent", source, outcome.reason)
-    elif current not in FINAL:
-        attempt.state = outcome.state.value
-        attempt.next_check_at = next_check(at, attempt.check_count)
-        attempt.check_count += 1
-        _log(session, attempt, invoice, at, f"payment.{outcome.state.value}", source,
-             outcome.reason)
+    elif decision.effect is Effect.DISCREPANCY:
+        _discrepancy(session, invoice, attempt, decision, outcome, at)
+    elif decision.effect is Effect.CHECK_LATER:
+        _check_later(session, invoice, attempt, decision, before, at, source)
+    elif decision.effect in (Effect.DECLINE, Effect.SETUP_ERROR):
+        _fail(session, invoice, attempt, decision, at, config, source)
+    elif decision.effect is Effect.RETRY_SOON:
+        attempt.state, attempt.resolved_at = decision.state, at
+        attempt.failure_reason = (decision.reason or "not sent")[:200]
+        if invoice.status == InvoiceStatus.OPEN and invoice.next_attempt_at is None:
+            invoice.next_attempt_at = at + NOT_SENT_BACKOFF
+        _log(session, attempt, invoice, at, "payment.not_sent", source, decision.reason)
+    return decision
 
 
 def _log(session: Session, attempt: PaymentAttempt, invoice: Invoice, at: datetime, kind: str,
@@ -111,46 +103,104 @@ def _log(session: Session, attempt: PaymentAttempt, invoice: Invoice, at: dateti
                  reason=reason)
 
 
+def _check_later(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+                 decision: AttemptDecision, before: AttemptState, at: datetime,
+                 source: str) -> None:
+    attempt.state = decision.state
+    attempt.next_check_at = next_check(at, attempt.check_count)
+    attempt.check_count += 1
+    if decision.state is not before:
+        _log(session, attempt, invoice, at, f"payment.{decision.state.value}", source,
+             decision.reason)
+
+
+def _discrepancy(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+                 decision: AttemptDecision, outcome: Outcome, at: datetime) -> None:
+    """An answer about another order (a reused number, a forged or confused reply): apply
+    nothing; if the attempt is unresolved it waits for a query, which is checked the same way."""
+    if decision.state is not AttemptState(attempt.state):
+        attempt.state = decision.state
+    if attempt.state in (AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN):
+        attempt.next_check_at = next_check(at, attempt.check_count)
+        attempt.check_count += 1
+    if outcome.source is Source.NOTIFY:
+        return  # the notification keeps the discrepancy and raises its own alert
+    claims = outcome.claims
+    raise_alert(session, at, "alert.answer_discrepancy",
+                f"answer_discrepancy:{attempt.mch_order_no}:{outcome.source.value}",
+                customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
+                invoice_id=invoice.id, mch_order_no=attempt.mch_order_no,
+                source=outcome.source.value, fields=list(decision.mismatched),
+                expected_amount=attempt.amount, got_amount=claims.amount,
+                got_order=claims.mch_order_no, got_pay_order_id=claims.pay_order_id)
+
+
 def _succeed(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime,
              source: str) -> None:
     # A success pays its invoice in the same transaction and nothing reopens an invoice, so only
     # an invoice that is no longer open can have another succeeded attempt (the partial unique
     # index on succeeded attempts is the backstop).
-    other = None if invoice.status == "open" else session.scalar(
+    other = None if invoice.status == InvoiceStatus.OPEN else session.scalar(
         select(PaymentAttempt.id).where(
-            PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.state == "succeeded",
-            PaymentAttempt.id != attempt.id))
+            PaymentAttempt.invoice_id == invoice.id,
+            PaymentAttempt.state == AttemptState.SUCCEEDED, PaymentAttempt.id != attempt.id))
     if other is not None:
-        attempt.state, attempt.next_check_at = AttemptState.UNKNOWN.value, None
+        attempt.state, attempt.next_check_at = AttemptState.UNKNOWN, None
         attempt.failure_reason = "charged after the invoice was already paid: refund it"
-        _log(session, attempt, invoice, at, "alert.double_charge", source)
+        raise_alert(session, at, "alert.double_charge", f"double_charge:{attempt.mch_order_no}",
+                    customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
+                    invoice_id=invoice.id, mch_order_no=attempt.mch_order_no, source=source)
         return
-    attempt.state, attempt.resolved_at = AttemptState.SUCCEEDED.value, at
+    attempt.state, attempt.resolved_at = AttemptState.SUCCEEDED, at
     attempt.next_check_at, attempt.failure_reason = None, None
     _log(session, attempt, invoice, at, "payment.succeeded", source)
     settle_paid(session, invoice, attempt, at)
 
 
-def _fail(session: Session, invoice: Invoice, attempt: PaymentAttempt, outcome: SendOutcome,
-          at: datetime, config: EngineConfig, source: str) -> None:
-    reason = outcome.reason or "declined"
-    attempt.state, attempt.resolved_at = AttemptState.FAILED.value, at
+def _fail(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+          decision: AttemptDecision, at: datetime, config: EngineConfig, source: str) -> None:
+    reason = decision.reason or "declined"
+    attempt.state, attempt.resolved_at = AttemptState.FAILED, at
     attempt.failure_reason, attempt.next_check_at = reason[:200], None
-    kind = outcome.decline_kind or classify_decline(reason)
-    attempt.decline_kind = kind.value
-    if invoice.status != "open":
+    attempt.decline_kind = decision.decline
+    if invoice.status != InvoiceStatus.OPEN:
         return
-    if is_merchant_error(reason):
-        invoice.next_attempt_at = at + MERCHANT_ERROR_BACKOFF
-        _log(session, attempt, invoice, at, "alert.gateway_rejected", source, reason)
+    if decision.effect is Effect.SETUP_ERROR:
+        invoice.next_attempt_at = next_setup_retry(at, _setup_refusals(session, invoice))
+        _log(session, attempt, invoice, at, "payment.refused", source, reason)
+        raise_alert(session, at, "alert.gateway_rejected", f"gateway_rejected:{reason[:150]}",
+                    reason=reason, mch_order_no=attempt.mch_order_no, invoice_id=invoice.id)
         return
     _log(session, attempt, invoice, at, "payment.declined", source, reason)
-    record_decline(session, invoice, at, config, hard=kind is DeclineKind.HARD, reason=reason)
+    record_decline(session, invoice, at, config, hard=decision.decline is DeclineKind.HARD,
+                   reason=reason)
+
+
+def _setup_refusals(session: Session, invoice: Invoice) -> int:
+    """How many of the invoice's latest attempts in a row were refused as set-up errors."""
+    kinds = session.scalars(select(PaymentAttempt.decline_kind).where(
+        PaymentAttempt.invoice_id == invoice.id).order_by(PaymentAttempt.attempt_no.desc())
+        .limit(4))
+    count = 0
+    for kind in kinds:
+        if kind != DeclineKind.SETUP:
+            break
+        count += 1
+    return count
 
 
 def record_decline(session: Session, invoice: Invoice, at: datetime, config: EngineConfig, *,
                    hard: bool, reason: str) -> None:
-    """Put ``invoice`` into (or further into) dunning after a failed or impossible charge."""
+    """Put ``invoice`` into (or further into) dunning after a failed or impossible charge,
+    as far as its subscription's status allows (a late failure changes nothing after cancel)."""
+    sub = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    if sub is not None:
+        decision = apply_event(session, sub, SubEvent.PAYMENT_FAILED, at, config.lifecycle,
+                               reason=reason[:100])
+        if not decision.dunning:  # unpaid, paused or canceled: dunning is over or on hold
+            invoice.next_attempt_at = None
+            invoice.hard_declined = invoice.hard_declined or hard
+            return
     if invoice.dunning_started_at is None:
         invoice.dunning_started_at = at
         invoice.dunning_plan = dunning_snapshot(session, invoice).to_json()
@@ -159,10 +209,9 @@ def record_decline(session: Session, invoice: Invoice, at: datetime, config: Eng
     if hard:
         invoice.hard_declined, invoice.next_attempt_at = True, None
     elif not invoice.dunning_final_done:
-        invoice.next_attempt_at = next_retry(plan, invoice.dunning_started_at, at)
+        invoice.next_attempt_at = next_retry(plan, invoice.dunning_started_at,
+                                             invoice.last_attempt_at or at, at)
     else:
         invoice.next_attempt_at = None
-    sub = session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
     if sub is not None:
-        apply_transition(session, sub, SubEvent.PAYMENT_FAILED, at, reason=reason[:100])
         advance_dunning(session, sub, at, config, reason=reason)

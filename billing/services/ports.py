@@ -13,6 +13,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from billing.clock import Clock
+from billing.domain.subscriptions import LifecyclePolicy
 from billing.gateway import CardInfo, GatewayReply, OrderInfo, RedirectInfo
 from billing.store.engine import Store
 
@@ -63,6 +64,13 @@ class EngineConfig:
     whose lease has less than this left does not start the request."""
     query_lease: timedelta = timedelta(minutes=5)
     """How long reconciliation holds an attempt while it queries (with retries) and re-sends."""
+    mch_id: str | None = None
+    """The merchant the gateway's answers must name; ``None`` skips that one check."""
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    """What happens to open invoices when a subscription is canceled or paused."""
+    max_catch_up: int = 12
+    """Periods one renewal pass issues per subscription after downtime; the rest follow on the
+    next passes, so a clock far in the future can't make one pass issue thousands of invoices."""
     card_expiry_notice: timedelta = timedelta(days=30)
     update_card_link_ttl: timedelta = timedelta(days=30)
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
@@ -73,11 +81,14 @@ class EngineConfig:
 
 
 class ChargeObserver(Protocol):
-    """Where charge outcomes are counted (``billing.metrics.Metrics``); optional."""
+    """Where charge outcomes and skipped tick items are counted (``billing.metrics.Metrics``);
+    optional."""
 
     def charge(self, outcome: str, amount: int, currency: str) -> None: ...
 
     def notify_lag(self, seconds: float) -> None: ...
+
+    def tick_item_failed(self, tick: str) -> None: ...
 
 
 @dataclass

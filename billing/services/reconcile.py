@@ -6,6 +6,9 @@ leased, then looked up with ``cc_query`` by its ``mchOrderNo`` outside any trans
 
 * found, paid (2/3) -> succeeded; found, failed (9) -> failed, dunning goes on;
 * found, still 0/1 -> checked again on the backoff (1 min, 5 min, 1 h, then daily);
+* found, but the order found is not the one asked (another amount, currency or merchant, as
+  after a database restore that issued a number again) -> a discrepancy: nothing is applied,
+  an alert is raised, and it is looked up again on the backoff;
 * **no such order** -> the request never took effect, so the *same* order number is sent again:
   the gateway charges a ``mchOrderNo`` at most once, so this can never double-charge, whereas a
   new number could if the first request were merely delayed;
@@ -13,7 +16,8 @@ leased, then looked up with ``cc_query`` by its ``mchOrderNo`` outside any trans
 
 Unprocessed notifications (stored but not applied because the process died or applying failed)
 are re-applied by the same tick, and refunds whose outcome is unknown are looked up the same way
-(``refunds.resolve_due_refunds``).
+(``refunds.resolve_due_refunds``). One item whose handling raises is recorded and backed off
+(``billing.services.isolation``); the others go on.
 """
 
 from __future__ import annotations
@@ -27,14 +31,15 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from billing.domain.payments import AttemptState, next_check
+from billing.domain.invoices import InvoiceStatus
+from billing.domain.payments import IN_FLIGHT, AttemptState, OutcomeKind, Source, next_check
 from billing.faults import crashpoint
-from billing.gateway import GatewayError
+from billing.gateway import GatewayError, outcome_of_query
 from billing.services.claims import claim_rows, lease_free
 from billing.services.collection import Intent, record, send, user_ref
 from billing.services.events import record_event
+from billing.services.isolation import ItemError, clear_failures, not_backed_off, record_failure
 from billing.services.notifications import apply_pending_notifications
-from billing.services.payments import outcome_of_reply
 from billing.services.ports import Deps
 from billing.services.refunds import resolve_due_refunds
 from billing.store.models import Customer, Invoice, PaymentAttempt
@@ -49,18 +54,23 @@ class ReconcileSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     notifications: int = 0
     refunds: int = 0
+    failed: list[ItemError] = field(default_factory=list)
+
+
+KIND = "reconcile.attempt"
 
 
 def _claim(deps: Deps, at: datetime, limit: int) -> list[Intent]:
     unresolved = or_(
-        and_(PaymentAttempt.state.in_([AttemptState.PENDING.value, AttemptState.UNKNOWN.value]),
+        and_(PaymentAttempt.state.in_([AttemptState.PENDING, AttemptState.UNKNOWN]),
              PaymentAttempt.next_check_at <= at, lease_free(PaymentAttempt, at)),
-        and_(PaymentAttempt.state == AttemptState.SENDING.value,
+        and_(PaymentAttempt.state == AttemptState.SENDING,
              or_(PaymentAttempt.lease_until.is_(None), PaymentAttempt.lease_until < at)),
     )
     with UnitOfWork(deps.store) as uow:
         session = uow.session
-        rows = claim_rows(session, PaymentAttempt, [unresolved],
+        rows = claim_rows(session, PaymentAttempt,
+                          [unresolved, not_backed_off(KIND, PaymentAttempt.id, at)],
                           [PaymentAttempt.next_check_at, PaymentAttempt.id], limit)
         intents = []
         leased_at = deps.clock.now()  # not ``at``: this tick may have been running a while
@@ -87,8 +97,8 @@ def _check_failed(deps: Deps, attempt_id: int, at: datetime, why: str) -> str:
         att.next_check_at = next_check(at, att.check_count)
         att.check_count += 1
         att.lease_owner, att.lease_until = None, None
-        if att.state == AttemptState.SENDING.value:
-            att.state = AttemptState.UNKNOWN.value
+        if att.state == AttemptState.SENDING:
+            att.state = AttemptState.UNKNOWN
         state = att.state
         uow.commit()
     log.warning("could not resolve %s: %s", attempt_id, why)
@@ -103,17 +113,15 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
         assert att is not None
         invoice = session.get(Invoice, att.invoice_id, with_for_update=True)
         assert invoice is not None
-        if att.lease_owner != deps.config.worker or att.state not in (
-            AttemptState.SENDING.value, AttemptState.PENDING.value, AttemptState.UNKNOWN.value
-        ):
+        if att.lease_owner != deps.config.worker or att.state not in IN_FLIGHT:
             return att.state
-        if invoice.status != "open":
-            att.state, att.resolved_at = AttemptState.FAILED_NOT_SENT.value, at
+        if invoice.status != InvoiceStatus.OPEN:
+            att.state, att.resolved_at = AttemptState.FAILED_NOT_SENT, at
             att.failure_reason = "no such order at the gateway; invoice no longer open"
             att.lease_owner, att.lease_until = None, None
             uow.commit()
             return att.state
-        att.state, att.lease_until = AttemptState.SENDING.value, (
+        att.state, att.lease_until = AttemptState.SENDING, (
             deps.clock.now() + deps.config.send_lease)
         intent = replace(intent, lease_until=att.lease_until)
         record_event(session, at, "payment.resent_same_order", invoice_id=invoice.id,
@@ -121,8 +129,8 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
                      mch_order_no=att.mch_order_no)
         uow.commit()
     crashpoint("before_resend")
-    outcome = replace(send(deps, intent), lease_until=intent.lease_until)
-    return record(deps, intent.attempt_id, outcome, source="resend")
+    outcome = replace(send(deps, intent, Source.RESEND), lease_until=intent.lease_until)
+    return record(deps, intent.attempt_id, outcome)
 
 
 def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
@@ -132,35 +140,55 @@ def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
     except GatewayError as exc:
         return _check_failed(deps, intent.attempt_id, at, type(exc).__name__)
     crashpoint("after_query")
-    if reply.order_not_found:
+    outcome = outcome_of_query(reply)
+    if outcome.kind is OutcomeKind.NOT_FOUND:
         return _resend_same_order(deps, intent, at)
-    if not reply.ok or reply.data is None:
-        return _check_failed(deps, intent.attempt_id, at, reply.ret_msg)
-    return record(deps, intent.attempt_id, outcome_of_reply(reply), source="query")
+    if outcome.kind is OutcomeKind.NO_ANSWER:
+        return _check_failed(deps, intent.attempt_id, at, outcome.reason or "no answer")
+    return record(deps, intent.attempt_id, outcome)
+
+
+def _resolve_isolated(deps: Deps, intent: Intent, at: datetime,
+                      failed: list[ItemError]) -> str:
+    """``resolve``, with an error on this attempt recorded and backed off instead of raised."""
+    try:
+        state = resolve(deps, intent, at)
+    except Exception as exc:
+        failed.append(record_failure(deps, "reconcile", KIND, intent.attempt_id, at, exc,
+                                     attempt_id=intent.attempt_id))
+        return "error"
+    if state not in IN_FLIGHT:
+        with UnitOfWork(deps.store) as uow:
+            clear_failures(uow.session, KIND, [intent.attempt_id], at)
+            uow.commit()
+    return state
 
 
 def reconcile(deps: Deps, *, at: datetime | None = None,
               stop: threading.Event | None = None) -> ReconcileSummary:
-    """One reconciliation tick: re-apply stored notifies, then query every unresolved attempt."""
+    """One reconciliation tick: re-apply stored notifies, then query every unresolved attempt,
+    then resolve unknown refunds. An attempt, notify or refund whose handling raises is
+    recorded and backed off; the others go on."""
     at = at or deps.clock.now()
-    summary = ReconcileSummary(notifications=apply_pending_notifications(deps))
+    summary = ReconcileSummary()
+    summary.notifications = apply_pending_notifications(deps, at=at, failed=summary.failed)
     size = max(deps.config.batch_size, deps.config.charge_concurrency)
     with ThreadPoolExecutor(deps.config.charge_concurrency, "reconcile") as pool:
         while stop is None or not stop.is_set():
             intents = _claim(deps, at, size)
-            for state in pool.map(lambda i: resolve(deps, i, at), intents):
+            for state in pool.map(lambda i: _resolve_isolated(deps, i, at, summary.failed),
+                                  intents):
                 summary.checked += 1
                 summary.outcomes[state] += 1
             if len(intents) < size:
                 break
-    summary.refunds = resolve_due_refunds(deps, at=at)
+    summary.refunds = resolve_due_refunds(deps, at=at, failed=summary.failed)
     return summary
 
 
 def unresolved_attempts(deps: Deps) -> int:
     """How many attempts are not final: what an operator watches after an outage."""
     with UnitOfWork(deps.store) as uow:
-        rows = uow.session.scalars(select(PaymentAttempt.id).where(PaymentAttempt.state.in_(
-            [AttemptState.SENDING.value, AttemptState.PENDING.value,
-             AttemptState.UNKNOWN.value])))
+        rows = uow.session.scalars(select(PaymentAttempt.id).where(
+            PaymentAttempt.state.in_(IN_FLIGHT)))
         return len(list(rows))

@@ -20,8 +20,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing.domain.invoices import InvoiceStatus, RefundKind
 from billing.domain.money import Money
-from billing.domain.payments import FINAL, IN_FLIGHT, AttemptState, next_check, state_for_status
+from billing.domain.payments import (
+    FINAL,
+    IN_FLIGHT,
+    Attempt,
+    AttemptState,
+    mismatches,
+    next_check,
+)
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.gateway import (
     GatewayError,
@@ -30,10 +38,15 @@ from billing.gateway import (
     GatewayReply,
     Notify,
     OrderInfo,
+    claims_of,
+    is_failed,
+    is_paid,
 )
+from billing.services.alerts import raise_alert
 from billing.services.claims import claim_rows
 from billing.services.events import record_event
-from billing.services.installation import order_prefix
+from billing.services.installation import new_nonce, order_prefix
+from billing.services.isolation import ItemError, clear_failures, not_backed_off, record_failure
 from billing.services.ports import Deps
 from billing.store.models import Invoice, PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
@@ -62,7 +75,7 @@ def _view(session: Session, refund: Refund) -> RefundView:
 def refundable(session: Session, invoice: Invoice) -> int:
     """What may still be refunded: paid, minus refunded, minus refunds still in flight."""
     in_flight = session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
-        Refund.invoice_id == invoice.id, Refund.state.in_([s.value for s in IN_FLIGHT])))
+        Refund.invoice_id == invoice.id, Refund.state.in_(IN_FLIGHT)))
     return invoice.amount_paid - invoice.amount_refunded - int(in_flight or 0)
 
 
@@ -74,7 +87,7 @@ def _find_invoice(session: Session, number: str, *, lock: bool = False) -> Invoi
     return invoice
 
 
-def _start(deps: Deps, number: str, kind: str, amount: int | None,
+def _start(deps: Deps, number: str, kind: RefundKind, amount: int | None,
            reason: str | None) -> tuple[int, str, str, int]:
     at = deps.clock.now()
     with UnitOfWork(deps.store) as uow:
@@ -82,11 +95,12 @@ def _start(deps: Deps, number: str, kind: str, amount: int | None,
         # Locked until the refund row is committed: a concurrent refund waits, then sees it.
         invoice = _find_invoice(session, number, lock=True)
         paid = session.scalar(select(PaymentAttempt).where(
-            PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.state == "succeeded"))
-        if invoice.status != "paid" or paid is None or paid.pay_order_id is None:
+            PaymentAttempt.invoice_id == invoice.id,
+            PaymentAttempt.state == AttemptState.SUCCEEDED))
+        if invoice.status != InvoiceStatus.PAID or paid is None or paid.pay_order_id is None:
             raise Conflict(f"invoice {number} has no captured payment to {kind}")
         left = refundable(session, invoice)
-        if kind == "void":
+        if kind == RefundKind.VOID:
             if left != invoice.amount_paid:
                 raise Conflict(f"invoice {number} is partly refunded; a void must be whole")
             amount = left
@@ -96,11 +110,11 @@ def _start(deps: Deps, number: str, kind: str, amount: int | None,
             raise InvalidInput(f"refund amount must be between 0.01 and {shown} (refundable)")
         refund = Refund(invoice_id=invoice.id, payment_attempt_id=paid.id, kind=kind,
                         mch_refund_no=f"tmp-{uuid.uuid4().hex[:24]}", amount=amount,
-                        currency=invoice.currency, state="sending", reason=reason,
+                        currency=invoice.currency, state=AttemptState.SENDING, reason=reason,
                         created_at=at, next_check_at=at + deps.config.send_lease)
         session.add(refund)
         session.flush()
-        refund.mch_refund_no = f"{order_prefix(session)}-R{refund.id:09d}"
+        refund.mch_refund_no = f"{order_prefix(session)}-R{refund.id}-{new_nonce()}"
         record_event(session, at, f"{kind}.started", invoice_id=invoice.id,
                      customer_id=invoice.customer_id, amount=amount,
                      mch_refund_no=refund.mch_refund_no)
@@ -109,11 +123,11 @@ def _start(deps: Deps, number: str, kind: str, amount: int | None,
 
 
 def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None) -> None:
-    if refund.state == AttemptState.SUCCEEDED.value:
+    if refund.state == AttemptState.SUCCEEDED:
         return
     invoice = session.get(Invoice, refund.invoice_id, with_for_update=True)
     assert invoice is not None
-    refund.state, refund.resolved_at = AttemptState.SUCCEEDED.value, at
+    refund.state, refund.resolved_at = AttemptState.SUCCEEDED, at
     refund.next_check_at = None
     refund.pay_order_id = refund.pay_order_id or pay_order_id
     refund.credit_note_number = f"CN-{refund.id:07d}"
@@ -126,16 +140,28 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
 def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInfo | None,
                   message: str) -> None:
     """What the gateway says of a refund: paid (2/3), failed (9), or still pending (0/1)."""
-    state = state_for_status(data.status if data is not None else None)
-    if state is AttemptState.SUCCEEDED:
+    status = data.status if data is not None else None
+    if is_paid(status):
         _succeeded(session, refund, at, data.pay_order_id if data is not None else None)
-    elif state is AttemptState.FAILED:
-        refund.state, refund.resolved_at = AttemptState.FAILED.value, at
+    elif is_failed(status):
+        refund.state, refund.resolved_at = AttemptState.FAILED, at
         refund.reason, refund.next_check_at = (message or "declined")[:200], None
         record_event(session, at, f"{refund.kind}.failed", invoice_id=refund.invoice_id,
                      mch_refund_no=refund.mch_refund_no, reason=refund.reason)
     else:
-        refund.state = AttemptState.PENDING.value
+        refund.state = AttemptState.PENDING
+
+
+def _answer_mismatch(session: Session, refund: Refund, data: OrderInfo, at: datetime) -> bool:
+    """A reply or query answer about another refund (another number, amount or currency) is
+    never applied: the refund waits for the next lookup and an alert is raised."""
+    asked = Attempt(refund.mch_refund_no, refund.amount, refund.currency, refund.state)
+    wrong = mismatches(asked, claims_of(data))
+    if wrong:
+        raise_alert(session, at, "alert.answer_discrepancy",
+                    f"answer_discrepancy:{refund.mch_refund_no}", invoice_id=refund.invoice_id,
+                    mch_refund_no=refund.mch_refund_no, fields=list(wrong))
+    return bool(wrong)
 
 
 def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
@@ -145,16 +171,18 @@ def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
         session = uow.session
         refund = session.get(Refund, refund_id, with_for_update=True)
         assert refund is not None
-        if refund.state not in [s.value for s in FINAL]:
+        if refund.state not in FINAL:
             if isinstance(error, GatewayNotSent):
-                refund.state, refund.reason = AttemptState.FAILED_NOT_SENT.value, str(error)
+                refund.state, refund.reason = AttemptState.FAILED_NOT_SENT, str(error)
             elif error is not None or reply is None:
-                refund.state = AttemptState.UNKNOWN.value
+                refund.state = AttemptState.UNKNOWN
             elif not reply.ok:
-                refund.state, refund.reason = AttemptState.FAILED.value, reply.ret_msg[:200]
+                refund.state, refund.reason = AttemptState.FAILED, reply.ret_msg[:200]
+            elif reply.data is not None and _answer_mismatch(session, refund, reply.data, at):
+                refund.state = AttemptState.UNKNOWN
             else:
                 _apply_status(session, refund, at, reply.data, reply.ret_msg)
-            if refund.state not in [s.value for s in FINAL]:
+            if refund.state not in FINAL:
                 refund.next_check_at = next_check(at, refund.check_count)
         view = _view(session, refund)
         uow.commit()
@@ -164,15 +192,15 @@ def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
 def refund_invoice(deps: Deps, number: str, *, amount: int | None = None,
                    reason: str | None = None, void: bool = False) -> RefundView:
     """Refund (part of) or void a paid invoice; ``resolve_refund`` settles an unknown outcome."""
-    kind = "void" if void else "refund"
+    kind = RefundKind.VOID if void else RefundKind.REFUND
     refund_id, refund_no, pay_order_id, value = _start(deps, number, kind, amount, reason)
     return _send(deps, refund_id, kind, refund_no, pay_order_id, value)
 
 
-def _send(deps: Deps, refund_id: int, kind: str, refund_no: str, pay_order_id: str,
+def _send(deps: Deps, refund_id: int, kind: RefundKind, refund_no: str, pay_order_id: str,
           value: int) -> RefundView:
     try:
-        if kind == "void":
+        if kind == RefundKind.VOID:
             reply = deps.gateway.cc_void(mch_refund_no=refund_no, pay_order_id=pay_order_id,
                                          notify_url=deps.config.notify_url)
         else:
@@ -195,7 +223,7 @@ def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
         attempt = uow.session.get(PaymentAttempt, refund.payment_attempt_id)
         assert attempt is not None and attempt.pay_order_id is not None
         args = (refund.kind, refund.mch_refund_no, attempt.pay_order_id, refund.amount)
-        if refund.state in [s.value for s in FINAL]:
+        if refund.state in FINAL:
             return _view(uow.session, refund)
     try:
         reply = deps.gateway.cc_query(mch_order_no=refund.mch_refund_no)
@@ -208,7 +236,8 @@ def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
     with UnitOfWork(deps.store) as uow:
         locked = uow.session.get(Refund, refund_id, with_for_update=True)
         assert locked is not None
-        if locked.state not in [s.value for s in FINAL]:
+        if locked.state not in FINAL and not _answer_mismatch(uow.session, locked, reply.data,
+                                                              at):
             _apply_status(uow.session, locked, at, reply.data, reply.ret_msg)
         view = _view(uow.session, locked)
         uow.commit()
@@ -222,14 +251,20 @@ def _view_of(deps: Deps, refund_id: int) -> RefundView:
         return _view(uow.session, refund)
 
 
-def resolve_due_refunds(deps: Deps, *, at: datetime | None = None) -> int:
+KIND = "reconcile.refund"
+
+
+def resolve_due_refunds(deps: Deps, *, at: datetime | None = None,
+                        failed: list[ItemError] | None = None) -> int:
     """The reconcile tick's share: every refund still ``sending`` after its lease, or ``pending``
     or ``unknown``, whose next check is due. Moving ``next_check_at`` forward in the claiming
-    transaction keeps other daemons off it until then."""
+    transaction keeps other daemons off it until then. A refund whose lookup raises is recorded
+    and backed off; the others go on."""
     at = at or deps.clock.now()
     with UnitOfWork(deps.store) as uow:
         rows = claim_rows(uow.session, Refund, [
-            Refund.state.in_([s.value for s in IN_FLIGHT]), Refund.next_check_at <= at,
+            Refund.state.in_(IN_FLIGHT), Refund.next_check_at <= at,
+            not_backed_off(KIND, Refund.id, at),
         ], [Refund.next_check_at, Refund.id], deps.config.batch_size)
         due = []
         for refund in rows:
@@ -238,7 +273,17 @@ def resolve_due_refunds(deps: Deps, *, at: datetime | None = None) -> int:
             due.append(refund.id)
         uow.commit()
     for refund_id in due:
-        resolve_refund(deps, refund_id)
+        try:
+            view = resolve_refund(deps, refund_id)
+        except Exception as exc:
+            error = record_failure(deps, "reconcile", KIND, refund_id, at, exc)
+            if failed is not None:
+                failed.append(error)
+            continue
+        if view.state not in IN_FLIGHT:
+            with UnitOfWork(deps.store) as uow:
+                clear_failures(uow.session, KIND, [refund_id], at)
+                uow.commit()
     return len(due)
 
 
@@ -257,10 +302,11 @@ def apply_refund_notify(session: Session, notify: Notify, at: datetime) -> str:
                 notify.original_order_id != original.pay_order_id):
             why = "refund notify names another original order"
     if refund is None or why is not None:
-        record_event(session, at, "alert.notify_discrepancy", mch_order_no=notify.mch_order_no,
-                     why=why)
+        raise_alert(session, at, "alert.notify_discrepancy",
+                    f"notify_discrepancy:refund:{notify.pay_order_id}:{notify.mch_order_no}",
+                    mch_order_no=notify.mch_order_no, why=why)
         return "discrepancy"
-    if refund.state not in [s.value for s in FINAL]:
+    if refund.state not in FINAL:
         _apply_status(session, refund, at, notify, "declined (notify)")
     return "applied"
 

@@ -10,24 +10,33 @@ end, or an ``at_renewal`` catalog migration) and cancel-at-period-end happen at 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.domain.calendar import BillingCalendar, Interval, IntervalUnit, local_date
+from billing.domain.invoices import InvoiceKind
+from billing.domain.plans import MigrationPolicy
 from billing.domain.subscriptions import BILLABLE, Event
 from billing.services.claims import claim_rows, load_by_id
 from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
-from billing.services.lifecycle import apply_transition
+from billing.services.isolation import (
+    ItemError,
+    clear_failures,
+    lock_one,
+    not_backed_off,
+    one_by_one,
+)
+from billing.services.lifecycle import apply_event
 from billing.services.ports import Deps
 from billing.store.models import Customer, Invoice, Plan, PlanVersion, Subscription
 from billing.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-_BILLABLE = [s.value for s in BILLABLE]
 
 
 def calendar_of(sub: Subscription, version: PlanVersion) -> BillingCalendar:
@@ -41,7 +50,7 @@ def _target_version(session: Session, sub: Subscription) -> PlanVersion | None:
         return session.get(PlanVersion, sub.pending_plan_version_id)
     plan = session.get(Plan, sub.plan_id)
     current = session.get(PlanVersion, sub.plan_version_id)
-    if plan is None or current is None or plan.migration != "at_renewal":
+    if plan is None or current is None or plan.migration != MigrationPolicy.AT_RENEWAL:
         return None
     if current.version == plan.current_version:
         return None
@@ -79,7 +88,7 @@ def _issued_renewals(session: Session, subs: list[Subscription]) -> Issued:
     if not starts:
         return set()
     rows = session.execute(select(Invoice.subscription_id, Invoice.period_start).where(
-        Invoice.subscription_id.in_([s.id for s in subs]), Invoice.kind == "renewal",
+        Invoice.subscription_id.in_([s.id for s in subs]), Invoice.kind == InvoiceKind.RENEWAL,
         Invoice.period_start >= min(starts)))
     return {(sub_id, start) for sub_id, start in rows if sub_id is not None}
 
@@ -89,8 +98,8 @@ def _renew_one(session: Session, sub: Subscription, at: datetime,
     boundary = sub.next_renewal_at
     assert boundary is not None
     if sub.cancel_at_period_end:
-        apply_transition(session, sub, Event.CANCEL, boundary, reason="cancel_at_period_end")
-        sub.canceled_at, sub.next_renewal_at = boundary, None
+        apply_event(session, sub, Event.SCHEDULED_CANCEL_DUE, boundary,
+                    reason="cancel_at_period_end")
         return None
     _switch_version(session, sub, boundary)
     version = session.get(PlanVersion, sub.plan_version_id)
@@ -98,39 +107,49 @@ def _renew_one(session: Session, sub: Subscription, at: datetime,
     customer = session.get(Customer, sub.customer_id)
     assert version is not None and plan is not None and customer is not None
     period = calendar_of(sub, version).period(sub.next_period_index)
+    decision = apply_event(session, sub, Event.RENEWAL_DUE, period.start)
     lines = [LineDraft("subscription", f"{plan.name} {period.start_date} to {period.end_date}",
                        version.price, sub.quantity, period.start, period.end)]
     if sub.current_period_start is None and plan.setup_fee:
         lines.append(LineDraft("setup_fee", f"{plan.name} setup fee", plan.setup_fee))
     invoice = None
-    if (sub.id, period.start) not in issued:
+    if decision.issue_invoice and (sub.id, period.start) not in issued:
         invoice = draft_invoice(session, at=at, customer=customer, subscription=sub,
-                                kind="renewal", period_start=period.start,
+                                kind=InvoiceKind.RENEWAL, period_start=period.start,
                                 period_end=period.end, currency=version.currency, lines=lines,
                                 period_index=period.index)
-    apply_transition(session, sub, Event.PERIOD_STARTED, period.start)
     sub.next_period_index = period.index + 1
     sub.current_period_start, sub.current_period_end = period.start, period.end
     sub.next_renewal_at, sub.updated_at = period.end, at
     return invoice
 
 
-def renew_subscription(session: Session, sub: Subscription, at: datetime) -> list[Invoice]:
-    """Issue every period of ``sub`` that has started by ``at`` and is not yet invoiced."""
-    drafts = _draft_renewals(session, sub, at, _issued_renewals(session, [sub]))
+def renew_subscription(session: Session, sub: Subscription, at: datetime, *,
+                       limit: int | None = None) -> list[Invoice]:
+    """Issue every period of ``sub`` that has started by ``at`` and is not yet invoiced (at most
+    ``limit`` of them: the rest are issued by the next passes)."""
+    drafts = _draft_renewals(session, sub, at, _issued_renewals(session, [sub]), limit)
     finish_invoices(session, drafts, at)
     return drafts
 
 
-def _draft_renewals(session: Session, sub: Subscription, at: datetime,
-                    issued: Issued) -> list[Invoice]:
+def _due(sub: Subscription, at: datetime) -> bool:
+    return sub.status in BILLABLE and sub.next_renewal_at is not None and (
+        sub.next_renewal_at <= at)
+
+
+def _draft_renewals(session: Session, sub: Subscription, at: datetime, issued: Issued,
+                    limit: int | None) -> list[Invoice]:
     drafts: list[Invoice] = []
-    while sub.status in _BILLABLE and sub.next_renewal_at is not None and (
-        sub.next_renewal_at <= at
-    ):
+    periods = 0
+    while _due(sub, at) and (limit is None or periods < limit):
         invoice = _renew_one(session, sub, at, issued)
+        periods += 1
         if invoice is not None:
             drafts.append(invoice)
+    if limit is not None and _due(sub, at):
+        log.info("subscription %s is still behind after %d periods; the next pass goes on",
+                 sub.id, limit, extra={"subscription_id": sub.id})
     return drafts
 
 
@@ -138,7 +157,9 @@ def _draft_renewals(session: Session, sub: Subscription, at: datetime,
 class RenewSummary:
     subscriptions: int = 0
     invoices: int = 0
-    errors: int = 0
+    behind: int = 0
+    """Subscriptions with more missed periods than one pass issues (``max_catch_up``)."""
+    failed: list[ItemError] = field(default_factory=list)
 
 
 def _preload(session: Session, subs: list[Subscription]) -> None:
@@ -150,51 +171,68 @@ def _preload(session: Session, subs: list[Subscription]) -> None:
         load_by_id(session, Customer, {s.customer_id for s in subs})
 
 
+KIND = "renew.subscription"
+
+
 def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
-    """One renewal tick: claim due subscriptions in batches and issue their invoices."""
+    """One renewal tick: claim due subscriptions in batches and issue their invoices.
+
+    A batch shares one transaction; if it raises, it is redone one subscription at a time so
+    only the subscription at fault is skipped and backed off. Each subscription issues at most
+    ``max_catch_up`` periods per pass; one still behind is left out of this pass's later claims.
+    """
     at = at or deps.clock.now()
     summary, skip = RenewSummary(), set[int]()
+    limit = deps.config.max_catch_up
     while True:
-        with UnitOfWork(deps.store) as uow:
-            where = [Subscription.status.in_(_BILLABLE), Subscription.next_renewal_at <= at]
-            if skip:
-                where.append(Subscription.id.not_in(skip))
-            subs = claim_rows(uow.session, Subscription, where,
-                              [Subscription.next_renewal_at, Subscription.id],
-                              deps.config.batch_size)
-            _preload(uow.session, subs)
-            ids = [s.id for s in subs]
-            try:
+        claimed: list[int] = []
+        try:
+            with UnitOfWork(deps.store) as uow:
+                subs = _claim(uow.session, deps, at, skip)
+                claimed = [s.id for s in subs]
+                _preload(uow.session, subs)
                 issued, drafts = _issued_renewals(uow.session, subs), list[Invoice]()
                 for sub in subs:
-                    drafts += _draft_renewals(uow.session, sub, at, issued)
+                    drafts += _draft_renewals(uow.session, sub, at, issued, limit)
+                behind = {s.id for s in subs if _due(s, at)}
                 finish_invoices(uow.session, drafts, at)
+                clear_failures(uow.session, KIND, claimed, at)
                 uow.commit()
-                summary.invoices += len(drafts)
-                summary.subscriptions += len(ids)
-            except Exception:
-                uow.rollback()
-                log.exception("renewal batch failed; retrying its subscriptions one by one")
-                _renew_each(deps, ids, at, summary, skip)
-        if len(ids) < deps.config.batch_size:
+            summary.invoices += len(drafts)
+        except Exception:
+            if not claimed:
+                raise  # nothing could be claimed: the tick itself cannot run
+            log.exception("renewal batch failed; redoing it one subscription at a time")
+            behind = set()
+            redo = partial(_renew_each, at=at, limit=limit, behind=behind)
+            done, failed = one_by_one(deps, "renew", KIND, claimed, at, redo)
+            summary.invoices += sum(done)
+            summary.failed += failed
+            skip.update(f.item_id for f in failed)
+        summary.subscriptions += len(claimed)
+        summary.behind += len(behind)
+        skip |= behind
+        if len(claimed) < deps.config.batch_size:
             return summary
 
 
-def _renew_each(deps: Deps, ids: list[int], at: datetime, summary: RenewSummary,
-                skip: set[int]) -> None:
-    for sub_id in ids:
-        try:
-            with UnitOfWork(deps.store) as uow:
-                sub = uow.session.get(Subscription, sub_id)
-                if sub is not None:
-                    summary.invoices += len(renew_subscription(uow.session, sub, at))
-                uow.commit()
-                summary.subscriptions += 1
-        except Exception as exc:
-            log.exception("renewal of subscription %s failed", sub_id)
-            summary.errors += 1
-            skip.add(sub_id)
-            with UnitOfWork(deps.store) as uow:
-                record_event(uow.session, at, "alert.renewal_failed", subscription_id=sub_id,
-                             error=type(exc).__name__)
-                uow.commit()
+def _claim(session: Session, deps: Deps, at: datetime, skip: set[int]) -> list[Subscription]:
+    where = [Subscription.status.in_(BILLABLE), Subscription.next_renewal_at <= at,
+             not_backed_off(KIND, Subscription.id, at)]
+    if skip:
+        where.append(Subscription.id.not_in(skip))
+    subs: list[Subscription] = claim_rows(session, Subscription, where,
+                                          [Subscription.next_renewal_at, Subscription.id],
+                                          deps.config.batch_size)
+    return subs
+
+
+def _renew_each(session: Session, sub_id: int, *, at: datetime, limit: int,
+                behind: set[int]) -> int:
+    sub = lock_one(session, Subscription, sub_id)
+    if sub is None:
+        return 0
+    issued = renew_subscription(session, sub, at, limit=limit)
+    if _due(sub, at):
+        behind.add(sub.id)
+    return len(issued)

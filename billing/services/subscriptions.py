@@ -17,12 +17,12 @@ from billing.clock import Clock
 from billing.domain.calendar import local_date, start_of_local_day
 from billing.domain.money import Money
 from billing.domain.proration import prorate_change
-from billing.domain.subscriptions import Event, Status
+from billing.domain.subscriptions import Event, LifecyclePolicy, Status
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.services.customers import find_customer
 from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
-from billing.services.lifecycle import apply_transition, restart_billing
+from billing.services.lifecycle import apply_event
 from billing.services.renewal import calendar_of, renew_subscription
 from billing.store.models import Card, Customer, Invoice, Plan, PlanVersion, Subscription
 from billing.store.uow import UnitOfWork
@@ -94,18 +94,19 @@ def create_subscription(
     return view
 
 
-def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool) -> dict[str, Any]:
-    """Cancel now, or at the end of the current period (reversible until then)."""
+def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool,
+           policy: LifecyclePolicy | None = None) -> dict[str, Any]:
+    """Cancel now, or at the end of the current period (reversible until then). Canceling now
+    stops collecting open invoices at once (``policy.on_cancel``: write off, the default, or
+    keep them open without charging)."""
     now, sub = clock.now(), get_subscription(uow, sub_id)
     if at_period_end:
-        if sub.status == Status.CANCELED.value:
-            raise Conflict(f"subscription {sub_id} is already canceled")
+        apply_event(uow.session, sub, Event.CANCEL_AT_PERIOD_END, now, policy)
         sub.cancel_at_period_end, sub.updated_at = True, now
         record_event(uow.session, now, "subscription.cancel_scheduled", subscription_id=sub.id,
                      customer_id=sub.customer_id, effective=_iso(sub.next_renewal_at))
     else:
-        apply_transition(uow.session, sub, Event.CANCEL, now, reason="requested")
-        sub.canceled_at, sub.next_renewal_at = now, None
+        apply_event(uow.session, sub, Event.CANCEL, now, policy, reason="requested")
     view = describe(uow, sub)
     uow.commit()
     return view
@@ -114,7 +115,7 @@ def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool) -
 def reactivate(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
     """Undo a cancel-at-period-end before the period ends."""
     now, sub = clock.now(), get_subscription(uow, sub_id)
-    if not sub.cancel_at_period_end or sub.status == Status.CANCELED.value:
+    if not sub.cancel_at_period_end or sub.status == Status.CANCELED:
         raise Conflict(f"subscription {sub_id} has no pending cancellation to undo")
     sub.cancel_at_period_end, sub.updated_at = False, now
     record_event(uow.session, now, "subscription.reactivated", subscription_id=sub.id,
@@ -124,22 +125,25 @@ def reactivate(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
     return view
 
 
-def pause(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
-    """Stop issuing invoices until resumed; the period already paid keeps running."""
+def pause(uow: UnitOfWork, clock: Clock, sub_id: int,
+          policy: LifecyclePolicy | None = None) -> dict[str, Any]:
+    """Stop issuing invoices until resumed; the period already paid keeps running, and open
+    invoices stop being charged (``policy.on_pause``: kept open, the default, or written off)."""
     now, sub = clock.now(), get_subscription(uow, sub_id)
-    apply_transition(uow.session, sub, Event.PAUSE, now)
+    apply_event(uow.session, sub, Event.PAUSE, now, policy)
     sub.paused_at = now
     view = describe(uow, sub)
     uow.commit()
     return view
 
 
-def resume(uow: UnitOfWork, clock: Clock, sub_id: int) -> dict[str, Any]:
-    """Resume billing; see ``restart_billing`` for how the anchor behaves."""
+def resume(uow: UnitOfWork, clock: Clock, sub_id: int,
+           policy: LifecyclePolicy | None = None) -> dict[str, Any]:
+    """Resume billing (see ``restart_billing`` for how the anchor behaves) and charge the
+    invoices the pause kept open."""
     now, sub = clock.now(), get_subscription(uow, sub_id)
-    apply_transition(uow.session, sub, Event.RESUME, now)
+    apply_event(uow.session, sub, Event.RESUME, now, policy)
     sub.paused_at = None
-    restart_billing(uow.session, sub, now)
     renew_subscription(uow.session, sub, now)
     view = describe(uow, sub)
     uow.commit()

@@ -29,7 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from billing.store.types import UTCDateTime
+from billing.domain.cards import CardStatus
+from billing.domain.invoices import InvoiceKind, InvoiceStatus, RefundKind
+from billing.domain.payments import IN_FLIGHT as IN_FLIGHT_STATES
+from billing.domain.payments import AttemptState, DeclineKind
+from billing.domain.plans import MigrationPolicy
+from billing.domain.subscriptions import Status
+from billing.store.types import UTCDateTime, enum_of
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -39,13 +45,18 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-IN_FLIGHT = ("sending", "pending", "unknown")
-ATTEMPT_STATES = (*IN_FLIGHT, "succeeded", "failed", "failed_not_sent")
+IN_FLIGHT = tuple(s.value for s in AttemptState if s in IN_FLIGHT_STATES)
+ATTEMPT_STATES = tuple(s.value for s in AttemptState)
+_IN_FLIGHT_SQL = "state IN (" + ", ".join(f"'{s}'" for s in IN_FLIGHT) + ")"
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     listed = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+def _values(kind: type[Any]) -> tuple[str, ...]:
+    return tuple(m.value for m in kind)
 
 
 class Base(DeclarativeBase):
@@ -83,11 +94,12 @@ class Customer(Base):
 
 class Card(Base):
     __tablename__ = "cards"
-    __table_args__ = (_one_of("status", ("pending", "active", "removed"), "status"),)
+    __table_args__ = (_one_of("status", _values(CardStatus), "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     gateway_card_id: Mapped[str] = mapped_column(String(30), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[CardStatus] = mapped_column(enum_of(CardStatus, 10),
+                                               default=CardStatus.PENDING)
     masked_number: Mapped[str | None] = mapped_column(String(19))
     card_type: Mapped[str | None] = mapped_column(String(8))
     expiry: Mapped[str | None] = mapped_column(String(4))
@@ -101,7 +113,7 @@ class Card(Base):
 class Plan(Base):
     __tablename__ = "plans"
     __table_args__ = (
-        _one_of("migration", ("grandfather", "at_renewal"), "migration"),
+        _one_of("migration", _values(MigrationPolicy), "migration"),
         CheckConstraint("setup_fee IS NULL OR setup_fee >= 0", name="setup_fee_nonnegative"),
         CheckConstraint("trial_days >= 0", name="trial_nonnegative"),
     )
@@ -114,7 +126,8 @@ class Plan(Base):
     setup_fee: Mapped[int | None] = mapped_column(BigInteger)
     retry_schedule: Mapped[list[Any]] = mapped_column(default=list)
     dunning_policy: Mapped[str] = mapped_column(String(40))
-    migration: Mapped[str] = mapped_column(String(16), default="grandfather")
+    migration: Mapped[MigrationPolicy] = mapped_column(enum_of(MigrationPolicy, 16),
+                                                       default=MigrationPolicy.GRANDFATHER)
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
@@ -152,7 +165,7 @@ class DunningPolicyRow(Base):
     updated_at: Mapped[datetime]
 
 
-SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "unpaid", "paused", "canceled")
+SUBSCRIPTION_STATUSES = _values(Status)
 
 
 class Subscription(Base):
@@ -167,7 +180,7 @@ class Subscription(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id"))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[Status] = mapped_column(enum_of(Status, 10))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     timezone: Mapped[str] = mapped_column(String(64))
     anchor_date: Mapped[date] = mapped_column(Date)
@@ -188,7 +201,7 @@ class Subscription(Base):
     updated_at: Mapped[datetime]
 
 
-INVOICE_STATUSES = ("open", "paid", "void", "uncollectible")
+INVOICE_STATUSES = _values(InvoiceStatus)
 
 
 class Invoice(Base):
@@ -196,7 +209,7 @@ class Invoice(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "kind", "period_start"),
         _one_of("status", INVOICE_STATUSES, "status"),
-        _one_of("kind", ("renewal", "proration", "setup", "manual"), "kind"),
+        _one_of("kind", _values(InvoiceKind), "kind"),
         CheckConstraint("total >= 0", name="total_nonnegative"),
         CheckConstraint("amount_paid >= 0", name="paid_nonnegative"),
         CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount_paid",
@@ -207,7 +220,7 @@ class Invoice(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[InvoiceKind] = mapped_column(enum_of(InvoiceKind, 10))
     period_index: Mapped[int | None] = mapped_column(Integer)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
@@ -217,7 +230,8 @@ class Invoice(Base):
     total: Mapped[int] = mapped_column(BigInteger)
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(14), default="open")
+    status: Mapped[InvoiceStatus] = mapped_column(enum_of(InvoiceStatus, 14),
+                                                  default=InvoiceStatus.OPEN)
     issued_at: Mapped[datetime]
     due_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
@@ -230,7 +244,6 @@ class Invoice(Base):
     dunning_step: Mapped[int] = mapped_column(Integer, default=0)
     dunning_final_done: Mapped[bool] = mapped_column(Boolean, default=False)
     last_escalation_at: Mapped[datetime | None]
-    escalated_after_attempts: Mapped[int] = mapped_column(Integer, default=0)
     template_version: Mapped[str | None] = mapped_column(String(20))
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
@@ -264,8 +277,7 @@ class PaymentAttempt(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         Index(
             "uq_payment_attempts_one_in_flight", "invoice_id", unique=True,
-            sqlite_where=text("state IN ('sending', 'pending', 'unknown')"),
-            postgresql_where=text("state IN ('sending', 'pending', 'unknown')"),
+            sqlite_where=text(_IN_FLIGHT_SQL), postgresql_where=text(_IN_FLIGHT_SQL),
         ),
         Index(
             "uq_payment_attempts_one_success", "invoice_id", unique=True,
@@ -281,11 +293,12 @@ class PaymentAttempt(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     gateway_card_id: Mapped[str] = mapped_column(String(30))
-    state: Mapped[str] = mapped_column(String(16), default="sending")
+    state: Mapped[AttemptState] = mapped_column(enum_of(AttemptState, 16),
+                                                default=AttemptState.SENDING)
     pay_order_id: Mapped[str | None] = mapped_column(String(30))
     gateway_status: Mapped[int | None] = mapped_column(Integer)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
-    decline_kind: Mapped[str | None] = mapped_column(String(8))
+    decline_kind: Mapped[DeclineKind | None] = mapped_column(enum_of(DeclineKind, 8))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
@@ -298,7 +311,7 @@ class PaymentAttempt(Base):
 class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (
-        _one_of("kind", ("refund", "void"), "kind"),
+        _one_of("kind", _values(RefundKind), "kind"),
         _one_of("state", ATTEMPT_STATES, "state"),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
@@ -306,10 +319,11 @@ class Refund(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     payment_attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempts.id"))
     mch_refund_no: Mapped[str] = mapped_column(String(30), unique=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[RefundKind] = mapped_column(enum_of(RefundKind, 8))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    state: Mapped[str] = mapped_column(String(16), default="sending")
+    state: Mapped[AttemptState] = mapped_column(enum_of(AttemptState, 16),
+                                                default=AttemptState.SENDING)
     pay_order_id: Mapped[str | None] = mapped_column(String(30))
     credit_note_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     reason: Mapped[str | None] = mapped_column(String(200))
@@ -375,3 +389,37 @@ class Event(Base):
     subscription_id: Mapped[int | None] = mapped_column(Integer)
     invoice_id: Mapped[int | None] = mapped_column(Integer, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Alert(Base):
+    """One row per cause that needs a person, so a cause repeating (a set-up error on every
+    charge, a tick item failing on every pass) is one alert with a count, not one per time."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    """When an ``alert.*`` event was last recorded for this cause."""
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    resolved_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ItemFailure(Base):
+    """An item (subscription, invoice, attempt, notification...) whose tick work raised: it backs
+    off until ``retry_at`` while every other item goes on; the row goes away when it succeeds."""
+
+    __tablename__ = "item_failures"
+    __table_args__ = (UniqueConstraint("kind", "item_id"),
+                      Index("ix_item_failures_retry", "kind", "retry_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tick: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    retry_at: Mapped[datetime]
+    error: Mapped[str] = mapped_column(Text)

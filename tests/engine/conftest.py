@@ -28,7 +28,8 @@ def world(store: Store) -> Iterator[World]:
     with running_sandbox(clock=clock) as sandbox, sandbox.client() as gateway:
         metrics = Metrics(store, clock)
         deps = Deps(store, gateway, clock,
-                    EngineConfig(public_url=receiver.url, worker="test", charge_concurrency=4),
+                    EngineConfig(public_url=receiver.url, worker="test", charge_concurrency=4,
+                                 mch_id=DEFAULT_MERCHANT.mch_id),
                     metrics=metrics)
         receiver.app = create_app(deps, mch_id=DEFAULT_MERCHANT.mch_id,
                                   mch_key=SecretStr(DEFAULT_MERCHANT.key), metrics=metrics)

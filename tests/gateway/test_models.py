@@ -10,7 +10,6 @@ from billing.gateway import (
     GatewayReply,
     GatewayRequestInvalid,
     OrderInfo,
-    decline_kind,
     is_failed,
     is_order_not_found,
     is_paid,
@@ -106,15 +105,6 @@ def test_mask_pan() -> None:
 )  # fmt: skip
 def test_status_helpers(status: int | None, paid: bool, failed: bool, unsettled: bool) -> None:
     assert (is_paid(status), is_failed(status), is_unsettled(status)) == (paid, failed, unsettled)
-
-
-def test_decline_kinds() -> None:
-    assert decline_kind("Expired card") == "hard"
-    assert decline_kind("invalid card number") == "hard"
-    assert decline_kind("Insufficient funds") == "soft"
-    assert decline_kind("Do not honor") == "soft"
-    assert decline_kind("Exceeds amount limit") == "soft"
-    assert decline_kind("something new") == "soft"
 
 
 def test_order_not_found_needs_a_fail_that_names_the_order() -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from billing.clock import FixedClock
-from billing.domain.payments import AttemptState, SendOutcome
+from billing.domain.payments import Outcome, OutcomeKind
 from billing.sandbox import SandboxServer, cards
 from billing.services import reconcile
 from billing.services.collection import Recorder, _send_to, collect_due, create_intents, record_many
@@ -57,9 +57,9 @@ def test_a_not_sent_from_a_sender_whose_attempt_was_taken_over_changes_nothing(
     clock.advance(deps.config.send_lease + timedelta(seconds=1))
     [taken] = reconcile._claim(deps, clock.now(), 10)  # the lease expired: reconcile takes over
     # The first sender comes back late and says "not sent" (e.g. a connect timeout).
-    stale = SendOutcome(AttemptState.FAILED_NOT_SENT, reason="connect timeout",
-                        lease_until=intent.lease_until)
-    assert record_many(deps, [(intent.attempt_id, stale)], source="purchase") == ["sending"]
+    stale = Outcome(OutcomeKind.NOT_SENT, reason="connect timeout",
+                    lease_until=intent.lease_until)
+    assert record_many(deps, [(intent.attempt_id, stale)]) == ["sending"]
     # Reconciliation finds no such order and sends the same order number: charged once.
     assert reconcile.resolve(deps, taken, clock.now()) == "succeeded"
     assert attempts(store) == [(1, "succeeded")]

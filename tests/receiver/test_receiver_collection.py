@@ -106,7 +106,7 @@ def test_a_notify_arriving_while_its_attempt_is_locked_is_still_applied(
     subscribe(deps, cards.PENDING_THEN_APPROVE)
     collect_due(deps)
     _, attempt = invoice_and_attempt(store)
-    body = signed(notify_fields(mchOrderNo=attempt.mch_order_no, payOrderId="P1"))
+    body = signed(notify_fields(mchOrderNo=attempt.mch_order_no, payOrderId=attempt.pay_order_id))
     with UnitOfWork(store) as uow:  # another transaction holds the attempt's row
         uow.session.get(PaymentAttempt, attempt.id, with_for_update=True)
         answer = http.post(receiver.url + NOTIFY, data=body, timeout=10)

@@ -53,7 +53,7 @@ def test_a_genuine_notify_is_stored_before_success_is_answered(
     assert_answer(answer, 200, "SUCCESS")
     rows = notifications(store)  # no waiting: the row was committed before the answer
     assert len(rows) == 1
-    assert rows[0].dedupe_key == "P26011507AB00000001:pay:2"
+    assert rows[0].dedupe_key.startswith("P26011507AB00000001:")
     assert json.loads(rows[0].raw_body)["sign"]
     assert wait_until(lambda: all_applied(store, metrics))
     # there is no attempt NOSUCHORDER-01: applying keeps it as a discrepancy
@@ -79,8 +79,8 @@ def test_a_new_status_for_the_same_order_is_a_new_fact_not_a_duplicate(
 ) -> None:
     assert_answer(post(http, receiver, signed(notify_fields(status=2))), 200, "SUCCESS")
     assert_answer(post(http, receiver, signed(notify_fields(status=3))), 200, "SUCCESS")
-    assert [r.dedupe_key for r in notifications(store)] == [
-        "P26011507AB00000001:pay:2", "P26011507AB00000001:pay:3"]
+    keys = [r.dedupe_key for r in notifications(store)]
+    assert len(keys) == len(set(keys)) == 2
     assert wait_until(lambda: all_applied(store, metrics))
 
 
