@@ -54,8 +54,13 @@ def root(
 
 
 def _register_commands() -> None:
+    """Add every command to ``app``, once per process: ``main`` runs many times in one test
+    process, and registering again each time grew the command tree (and the time typer takes to
+    build it) with every call."""
     from billing.cli import commands
 
+    if app.registered_commands or app.registered_groups:
+        return
     for module in commands.MODULES:
         module.register(app)
 
