@@ -20,6 +20,7 @@ from billing.clock import Clock
 from billing.errors import ConfigError
 from billing.gateway import IotpayClient
 from billing.metrics import Metrics
+from billing.services.installation import GatewayMark, claim_gateway, prepare_sandbox_database
 from billing.services.ports import Deps, EngineConfig
 from billing.settings import Settings
 from billing.store.engine import Store
@@ -80,25 +81,35 @@ class Runtime:
 
 @contextmanager
 def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
-                 check_schema: bool = True, **config: Any) -> Iterator[Runtime]:
-    """Open the store and the gateway (or an in-process sandbox) and close both afterwards."""
+                 check_schema: bool = True, prepare_sandbox: bool = False,
+                 **config: Any) -> Iterator[Runtime]:
+    """Open the store and the gateway (or an in-process sandbox) and close both afterwards.
+
+    Before any gateway call, the database must belong to this gateway (``claim_gateway``).
+    ``prepare_sandbox`` (the sandbox's own database only) creates and fills it when new.
+    """
     with ExitStack() as stack:
         store = Store.open(settings.database_url, pool_size=settings.charge_concurrency + 4)
         stack.callback(store.close)
+        if sandbox and prepare_sandbox:
+            prepare_sandbox_database(store, clock, settings.plans_dir)
         if check_schema:
             require_current(store.engine)
-        box = None
         if sandbox:
             from billing.sandbox.merchants import DEFAULT_MERCHANT
+
+            merchant = Merchant(DEFAULT_MERCHANT.mch_id, SecretStr(DEFAULT_MERCHANT.key),
+                                DEFAULT_MERCHANT.login_name)
+            claim_gateway(store, GatewayMark.sandbox())
+        else:
+            merchant = merchant_from_settings(settings)
+            claim_gateway(store, GatewayMark.iotpay(settings.iotpay_base_url, merchant.mch_id))
+        box, base_url = None, settings.iotpay_base_url
+        if sandbox:
             from billing.sandbox.server import SandboxServer
 
             box = stack.enter_context(SandboxServer())
-            merchant = Merchant(DEFAULT_MERCHANT.mch_id, SecretStr(DEFAULT_MERCHANT.key),
-                                DEFAULT_MERCHANT.login_name)
             base_url = box.base_url
-        else:
-            merchant = merchant_from_settings(settings)
-            base_url = settings.iotpay_base_url
         client = IotpayClient(
             base_url=base_url, mch_id=merchant.mch_id, mch_key=merchant.key,
             login_name=merchant.login_name,
@@ -109,4 +120,8 @@ def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
         deps = Deps(store, client, clock,
                     engine_config(settings, **{"mch_id": merchant.mch_id, **config}),
                     metrics=Metrics(store, clock))
+        if sandbox:  # a new in-process sandbox has an empty vault: fill it with our test cards
+            from billing.demo import revault_test_cards
+
+            revault_test_cards(deps)
         yield Runtime(deps, settings, merchant, box)

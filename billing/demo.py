@@ -3,7 +3,9 @@
 Each demo customer pays with one of the sandbox's documented test cards, so the daemon shows an
 approval, a recovery after declines, a dunning run and a hard decline. Test card numbers are public
 sandbox constants, not card data. The in-process sandbox forgets its vault when it stops, so on
-every start the demo cards are vaulted again under their stored cardIds.
+every start the sandbox's test cards (the demo's, and any added with ``billing --sandbox cards
+add-direct``) are vaulted again under their stored cardIds; a test card is recognized by its
+masked number, which is unique among them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from billing.errors import BillingError
+from billing.gateway.masking import mask_pan
 from billing.sandbox import cards as test_cards
 from billing.services.cards import add_direct
 from billing.services.customers import add_customer
@@ -42,7 +45,7 @@ DEMO = (
                  "coffee-weekly"),
     DemoCustomer("demo-dev", "Dev Patel", test_cards.DECLINE_EXPIRED_CARD, "pro-annual"),
 )
-_NUMBERS = {d.external_id: d.card for d in DEMO}
+_BY_MASK = {mask_pan(card.number): card.number for card in test_cards.TEST_CARDS}
 
 
 def seed_demo(deps: Deps, timezone: str) -> int:
@@ -67,15 +70,16 @@ def seed_demo(deps: Deps, timezone: str) -> int:
     return created
 
 
-def revault_demo_cards(deps: Deps) -> int:
-    """Vault the demo cards again in a fresh in-process sandbox, under their stored cardIds."""
+def revault_test_cards(deps: Deps) -> int:
+    """Vault the sandbox's test cards again in a fresh in-process sandbox, under their stored
+    cardIds; other cards (never vaulted by a sandbox) are left alone. Returns how many."""
     with UnitOfWork(deps.store) as uow:
-        rows = uow.session.execute(select(Card.gateway_card_id, Customer.external_id, Card.holder)
-                                   .join(Customer, Card.customer_id == Customer.id)
+        rows = uow.session.execute(select(Card.gateway_card_id, Card.masked_number, Card.holder,
+                                          Card.expiry)
                                    .where(Card.status == "active",
-                                          Customer.external_id.in_(list(_NUMBERS)))).all()
-    for card_id, external_id, holder in rows:
-        deps.gateway.cc_directaddcard(card_id=card_id, card_num=SecretStr(_NUMBERS[external_id]),
+                                          Card.masked_number.in_(list(_BY_MASK)))).all()
+    for card_id, masked, holder, expiry in rows:
+        deps.gateway.cc_directaddcard(card_id=card_id, card_num=SecretStr(_BY_MASK[str(masked)]),
                                       cvv=SecretStr("123"), holder=holder or "Demo",
-                                      expiry_date="1230")
+                                      expiry_date=expiry or "1230")
     return len(rows)

@@ -51,6 +51,14 @@ ENV_NAMES: dict[str, str] = {
     "on_pause": "BILLING_ON_PAUSE",
 }
 
+SANDBOX_DEFAULTS: dict[str, Any] = {
+    "database_url": "sqlite:///billing-sandbox.db",
+    "outbox_dir": Path("outbox-sandbox"),
+}
+"""What ``--sandbox`` changes unless the setting is given explicitly: the sandbox's data lives
+apart from real data, so sandbox runs never charge (and email) real customers, and real runs
+never see demo ones."""
+
 
 def _env(field: str) -> Any:
     return AliasChoices(ENV_NAMES[field], field)
@@ -148,6 +156,18 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
+def is_explicit(settings: Settings, name: str) -> bool:
+    """Whether a setting was given (flag, environment or config file) rather than defaulted."""
+    return name in settings.model_fields_set
+
+
+def with_sandbox_defaults(settings: Settings) -> Settings:
+    """``settings`` for ``--sandbox``: every ``SANDBOX_DEFAULTS`` setting not given explicitly
+    takes its sandbox value."""
+    return settings.model_copy(update={name: value for name, value in SANDBOX_DEFAULTS.items()
+                                       if not is_explicit(settings, name)})
+
+
 def mask_url(url: str) -> str:
     """Hide the password inside ``scheme://user:password@host`` URLs."""
     parts = urlsplit(url)
@@ -182,6 +202,8 @@ def describe(settings: Settings, overrides: set[str] | None = None) -> list[Sett
             source = f"environment {ENV_NAMES[name]}"
         elif name in from_file or ENV_NAMES[name] in from_file:
             source = f"config file {path}"
+        elif name in SANDBOX_DEFAULTS and value == SANDBOX_DEFAULTS[name]:
+            source = "default with --sandbox"
         else:
             source = "default"
         views.append(SettingView(name, ENV_NAMES[name], _printable(name, value), source))

@@ -46,10 +46,18 @@ def root(
         str | None,
         typer.Option("--now", help="Act as if it were this ISO 8601 instant (time travel)."),
     ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option("--sandbox", envvar="BILLING_SANDBOX",
+                     help="Use the in-process sandbox gateway and the sandbox's own data "
+                     "(billing-sandbox.db unless BILLING_DATABASE_URL is set)."),
+    ] = False,
 ) -> None:
     """Recurring billing for UnionPay cards through IOTPay ExpressPay v3."""
     state = context.state()
     state.debug = state.debug or debug
+    if sandbox:
+        state.use_sandbox()
     state.now = _parse_now(now)
 
 
@@ -63,6 +71,25 @@ def _register_commands() -> None:
         return
     for module in commands.MODULES:
         module.register(app)
+
+
+def command_path(args: list[str]) -> str:
+    """The command ``args`` name, like ``subscriptions list``, read the way click will read it:
+    root options are skipped (with their values), then group names lead to a command."""
+    group: object = typer.main.get_command(app)
+    takes_value = {opt for param in getattr(group, "params", ())
+                   if not getattr(param, "is_flag", False) for opt in param.opts}
+    names: list[str] = []
+    pending_value = False
+    for arg in args:
+        if pending_value or arg.startswith("-"):
+            pending_value = not pending_value and not names and arg in takes_value
+            continue
+        names.append(arg)
+        group = getattr(group, "commands", {}).get(arg)
+        if not hasattr(group, "commands"):
+            break
+    return " ".join(names)
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -101,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if state.debug else logging.WARNING)
     try:
         _register_commands()
+        state.command = command_path(args)
         return _invoke(args)
     except CatalogError as exc:
         for problem in exc.problems:

@@ -1,7 +1,11 @@
-"""Per-invocation state shared by commands: settings, the clock, output mode.
+"""Per-invocation state shared by commands: settings, the clock, sandbox mode, output mode.
 
 Commands ask for what they need (``settings()``, ``clock()``) so a command that needs no database
 never opens one, and a user mistake in settings is reported only by commands that use them.
+
+``--sandbox`` (root option, ``BILLING_SANDBOX=1``, or the engine commands' own flag) switches to
+the in-process sandbox gateway and to the sandbox's own data, unless a database was named
+explicitly.
 """
 
 from __future__ import annotations
@@ -14,22 +18,45 @@ from typing import Any
 
 from billing.bootstrap import Runtime, open_runtime
 from billing.clock import Clock, FixedClock, SystemClock
-from billing.settings import Settings, load_settings
+from billing.errors import InvalidInput
+from billing.services.installation import prepare_sandbox_database
+from billing.settings import Settings, is_explicit, load_settings, with_sandbox_defaults
 from billing.store.engine import Store
 from billing.store.migrate import require_current
+
+HOSTED_PAGES = frozenset({"cards add"})
+"""Commands whose result is a page the gateway serves afterwards: an in-process sandbox, which
+stops with the command, cannot serve it."""
 
 
 @dataclass
 class CliState:
     debug: bool = False
     now: datetime | None = None
+    sandbox: bool = False
+    command: str = ""
+    """The command being run, by name ("subscriptions list"); empty when not known."""
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
+    _sandbox_database: bool = False
+
+    def use_sandbox(self) -> None:
+        """Switch to the sandbox (an engine command's own ``--sandbox``): settings follow."""
+        if not self.sandbox:
+            self.sandbox, self._settings = True, None
 
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(**self.overrides)
+            plain = load_settings(**self.overrides)
+            self._sandbox_database = self.sandbox and not is_explicit(plain, "database_url")
+            self._settings = with_sandbox_defaults(plain) if self.sandbox else plain
         return self._settings
+
+    @property
+    def sandbox_database(self) -> bool:
+        """Whether the database is the sandbox's own default one, which may set itself up."""
+        self.settings()
+        return self._sandbox_database
 
     def clock(self) -> Clock:
         return FixedClock(self.now) if self.now is not None else SystemClock()
@@ -49,11 +76,18 @@ def state() -> CliState:
 
 
 def open_store(*, require_schema: bool = True) -> Store:
-    """The store named by the settings, checked to be migrated unless asked not to."""
-    settings = state().settings()
+    """The store named by the settings, checked to be migrated unless asked not to.
+
+    The sandbox's own database is created and given the example plans on first use; any other
+    database must have been set up on purpose (``billing db upgrade``, ``billing plans apply``).
+    """
+    st = state()
+    settings = st.settings()
     store = Store.open(settings.database_url, pool_size=settings.charge_concurrency)
     if require_schema:
         try:
+            if st.sandbox_database:
+                prepare_sandbox_database(store, st.clock(), settings.plans_dir)
             require_current(store.engine)
         except BaseException:
             store.close()
@@ -63,7 +97,15 @@ def open_store(*, require_schema: bool = True) -> Store:
 
 @contextmanager
 def runtime(*, sandbox: bool = False) -> Iterator[Runtime]:
-    """The wired engine for commands that talk to the gateway."""
+    """The wired engine for commands that talk to the gateway (``sandbox``: the command's own
+    ``--sandbox`` flag, the same as the root one)."""
     st = state()
-    with open_runtime(st.settings(), st.clock(), sandbox=sandbox) as rt:
+    if sandbox:
+        st.use_sandbox()
+    if st.sandbox and st.command in HOSTED_PAGES:
+        raise InvalidInput(f"`billing --sandbox {st.command}` would hand out a page of a sandbox "
+                           "that stops with the command: add a test card with `billing --sandbox "
+                           "cards add-direct` instead (docs/gateway.md)")
+    with open_runtime(st.settings(), st.clock(), sandbox=st.sandbox,
+                      prepare_sandbox=st.sandbox_database) as rt:
         yield rt

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("billing.cli")
 SandboxOpt = Annotated[bool, typer.Option(
-    "--sandbox", help="Use an in-process sandbox gateway instead of IOTPay (no credentials).")]
+    "--sandbox", help="Use an in-process sandbox gateway instead of IOTPay (no credentials), "
+    "and the sandbox's own data; the same as `billing --sandbox`.")]
 
 
 def _receiver(rt: object) -> object:
@@ -63,10 +64,6 @@ def register(app: typer.Typer) -> None:
         if now is not None:
             st.now = parse_instant(now)
         with runtime(sandbox=sandbox) as rt:
-            if sandbox:
-                from billing.demo import revault_demo_cards
-
-                revault_demo_cards(rt.deps)
             report = one_pass(rt.deps, transport=transport_from_settings(rt.settings))
         summary = report.summary()
         if json_out:
@@ -90,18 +87,15 @@ def register(app: typer.Typer) -> None:
         """Run until SIGTERM/SIGINT: renew, charge, reconcile, dunn, email, receive notifies."""
         from billing.daemon.runner import Daemon, Intervals
 
-        if demo and not sandbox:
-            raise InvalidInput("--demo needs --sandbox (demo cards exist only in the sandbox)")
         st = state()
+        if demo and not (sandbox or st.sandbox):
+            raise InvalidInput("--demo needs --sandbox (demo cards exist only in the sandbox)")
         setup_logging(debug=st.debug)
         with runtime(sandbox=sandbox) as rt:
-            if sandbox:
-                from billing.demo import revault_demo_cards, seed_demo
+            if demo:
+                from billing.demo import seed_demo
 
-                revault_demo_cards(rt.deps)
-                if demo:
-                    log.info("demo customers created: %d",
-                             seed_demo(rt.deps, rt.settings.timezone))
+                log.info("demo customers created: %d", seed_demo(rt.deps, rt.settings.timezone))
             runner = Daemon(rt, transport_from_settings(rt.settings),
                             intervals=Intervals().scaled(tick_scale),
                             receiver=None if no_receiver else _receiver(rt))

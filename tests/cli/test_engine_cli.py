@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from billing.sandbox import cards
 from tests.cli.conftest import Run
+from tests.cli.snapshots import meta
 
 NOW = "2026-03-02T12:00:00Z"
 
@@ -61,12 +63,11 @@ def test_events_filter_by_subscription_and_type(
 
 
 def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: Path) -> None:
-    env = {**os.environ, "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
-           "BILLING_HTTP_PORT": "0", "BILLING_OUTBOX_DIR": str(tmp_path / "outbox"),
-           "BILLING_PLANS_DIR": str(plans_dir)}
-    for setup in (["db", "upgrade"], ["plans", "apply"]):
-        subprocess.run([sys.executable, "-m", "billing", *setup], env=env, cwd=tmp_path,
-                       check=True, capture_output=True, timeout=60)
+    """The quickstart: in a fresh clone, one command makes the sandbox's database, stores the
+    example plans, and bills the demo customers."""
+    shutil.copytree(plans_dir, tmp_path / "plans")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BILLING_", "IOTPAY_"))}
+    env.update(BILLING_HTTP_PORT="0", BILLING_OUTBOX_DIR=str(tmp_path / "outbox"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "billing", "daemon", "--sandbox", "--demo", "--tick-scale", "0.02"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,3 +93,6 @@ def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: P
     collects = [line for line in lines if line.get("tick") == "collect"]
     assert collects and collects[0]["result"]["attempts"] >= 4
     assert "sandbox-secret-key" not in err and "6250947" not in err.replace("625094******", "")
+    assert not (tmp_path / "billing.db").exists()
+    facts = meta(f"sqlite:///{tmp_path / 'billing-sandbox.db'}")
+    assert facts["gateway"] == "sandbox"
