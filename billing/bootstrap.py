@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -20,7 +20,12 @@ from billing.clock import Clock
 from billing.errors import ConfigError
 from billing.gateway import IotpayClient
 from billing.metrics import Metrics
-from billing.services.installation import GatewayMark, claim_gateway, prepare_sandbox_database
+from billing.services.installation import (
+    GatewayMark,
+    claim_gateway,
+    prepare_sandbox_database,
+    record_run,
+)
 from billing.services.ports import Deps, EngineConfig
 from billing.settings import Settings
 from billing.store.engine import Store
@@ -78,15 +83,22 @@ class Runtime:
     merchant: Merchant
     sandbox: Any | None = None
 
+    def record_pass(self, at: datetime) -> None:
+        """After a pass or tick as of ``at``: remember the run, which ``--now`` may not precede."""
+        record_run(self.deps.store, at)
+
 
 @contextmanager
 def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
                  check_schema: bool = True, prepare_sandbox: bool = False,
+                 admit: Callable[[Store], None] | None = None,
                  **config: Any) -> Iterator[Runtime]:
     """Open the store and the gateway (or an in-process sandbox) and close both afterwards.
 
     Before any gateway call, the database must belong to this gateway (``claim_gateway``).
     ``prepare_sandbox`` (the sandbox's own database only) creates and fills it when new.
+    ``admit`` runs the caller's own refusals (the CLI's ``--now`` guard) before anything is
+    written or sent.
     """
     with ExitStack() as stack:
         store = Store.open(settings.database_url, pool_size=settings.charge_concurrency + 4)
@@ -95,6 +107,8 @@ def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
             prepare_sandbox_database(store, clock, settings.plans_dir)
         if check_schema:
             require_current(store.engine)
+        if admit is not None:
+            admit(store)
         if sandbox:
             from billing.sandbox.merchants import DEFAULT_MERCHANT
 

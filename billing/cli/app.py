@@ -10,14 +10,12 @@ import io
 import logging
 import sys
 import traceback
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from billing.cli import context
 from billing.cli.output import error_line
-from billing.domain.timeutil import parse_instant
 from billing.errors import BillingError, CatalogError, UserError
 from billing.gateway.masking import redact_pans
 
@@ -30,11 +28,11 @@ app = typer.Typer(
 )
 
 
-def _parse_now(value: str | None) -> datetime | None:
+def _set_now(value: str | None) -> None:
     if value is None:
-        return None
+        return
     try:
-        return parse_instant(value)
+        context.state().set_now(value)
     except UserError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -44,7 +42,8 @@ def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     now: Annotated[
         str | None,
-        typer.Option("--now", help="Act as if it were this ISO 8601 instant (time travel)."),
+        typer.Option("--now", help="Act as if it were this ISO 8601 instant, or +DURATION "
+                     "from now like +30d (time travel; writes may not go back in time)."),
     ] = None,
     sandbox: Annotated[
         bool,
@@ -58,7 +57,7 @@ def root(
     state.debug = state.debug or debug
     if sandbox:
         state.use_sandbox()
-    state.now = _parse_now(now)
+    _set_now(now)
 
 
 def _register_commands() -> None:

@@ -3,9 +3,12 @@
 Commands ask for what they need (``settings()``, ``clock()``) so a command that needs no database
 never opens one, and a user mistake in settings is reported only by commands that use them.
 
-``--sandbox`` (root option, ``BILLING_SANDBOX=1``, or the engine commands' own flag) switches to
-the in-process sandbox gateway and to the sandbox's own data, unless a database was named
-explicitly.
+Two guards live here because they depend on the command line: ``--sandbox`` (root option,
+``BILLING_SANDBOX=1``, or the engine commands' own flag) switches to the sandbox's own data
+unless a database was named explicitly; and an explicit ``--now`` is checked against the
+database's history (``billing.domain.timetravel``) by every command that writes, before it
+writes. Whether a command writes is decided by name: every command not in ``READ_ONLY`` counts
+as writing, so a new command is guarded until someone says it only reads.
 """
 
 from __future__ import annotations
@@ -18,12 +21,19 @@ from typing import Any
 
 from billing.bootstrap import Runtime, open_runtime
 from billing.clock import Clock, FixedClock, SystemClock
+from billing.domain.timetravel import judge_now, parse_now
 from billing.errors import InvalidInput
-from billing.services.installation import prepare_sandbox_database
+from billing.services.installation import prepare_sandbox_database, time_facts
 from billing.settings import Settings, is_explicit, load_settings, with_sandbox_defaults
 from billing.store.engine import Store
 from billing.store.migrate import require_current
 
+READ_ONLY = frozenset({
+    "cards show", "charges query", "config show", "customers list", "customers show",
+    "db current", "events", "outbox list", "plans diff", "plans list", "plans validate",
+    "simulate", "subscriptions list", "subscriptions show",
+})
+"""Commands that change nothing, so any ``--now`` is fine for them (looking back is harmless)."""
 HOSTED_PAGES = frozenset({"cards add"})
 """Commands whose result is a page the gateway serves afterwards: an in-process sandbox, which
 stops with the command, cannot serve it."""
@@ -61,6 +71,10 @@ class CliState:
     def clock(self) -> Clock:
         return FixedClock(self.now) if self.now is not None else SystemClock()
 
+    def set_now(self, text: str) -> None:
+        """Parse a ``--now`` value (see ``parse_now``); the wall clock anchors ``+30d``."""
+        self.now = parse_now(text, wall=SystemClock().now())
+
 
 STATE = CliState()
 
@@ -73,6 +87,22 @@ def reset_state() -> None:
 
 def state() -> CliState:
     return STATE
+
+
+def command_writes() -> bool:
+    """Whether the running command may change data (unknown: yes)."""
+    return state().command not in READ_ONLY
+
+
+def admit_now(store: Store) -> None:
+    """Refuse an explicit ``--now`` that a writing command may not act as (``judge_now``)."""
+    st = state()
+    if st.now is None or not command_writes():
+        return
+    facts = time_facts(store, wall=SystemClock().now(), sandbox=st.sandbox)
+    verdict = judge_now(st.now, facts)
+    if not verdict.allowed:
+        raise InvalidInput(verdict.reason)
 
 
 def open_store(*, require_schema: bool = True) -> Store:
@@ -89,6 +119,7 @@ def open_store(*, require_schema: bool = True) -> Store:
             if st.sandbox_database:
                 prepare_sandbox_database(store, st.clock(), settings.plans_dir)
             require_current(store.engine)
+            admit_now(store)
         except BaseException:
             store.close()
             raise
@@ -107,5 +138,5 @@ def runtime(*, sandbox: bool = False) -> Iterator[Runtime]:
                            "that stops with the command: add a test card with `billing --sandbox "
                            "cards add-direct` instead (docs/gateway.md)")
     with open_runtime(st.settings(), st.clock(), sandbox=st.sandbox,
-                      prepare_sandbox=st.sandbox_database) as rt:
+                      prepare_sandbox=st.sandbox_database, admit=admit_now) as rt:
         yield rt

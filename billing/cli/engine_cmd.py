@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +12,7 @@ import typer
 from billing.cli.context import runtime, state
 from billing.cli.output import err, error_line, out, print_json, print_table
 from billing.daemon.logs import setup_logging
-from billing.domain.timeutil import parse_instant
+from billing.domain.timeutil import parse_duration
 from billing.errors import InvalidInput
 from billing.mail import transport_from_settings
 
@@ -47,12 +47,22 @@ def _report_failures(report: PassReport) -> None:
         error_line(f"tick {tick} could not run: {why}")
     if report.errors:
         raise typer.Exit(1)
+def _until(text: str, now: datetime) -> date:
+    """``--until``: a date, or ``+DURATION`` from now, so examples stay true on any day."""
+    raw = text.strip()
+    try:
+        return (now + parse_duration(raw[1:])).date() if raw.startswith("+") else \
+            date.fromisoformat(raw)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"--until must be a date like 2026-12-31 or +DURATION like +90d "
+                           f"(got {text!r})") from None
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run-once")
     def run_once(
-        now: Annotated[str | None, typer.Option("--now", help="Act as of this ISO instant.")]
+        now: Annotated[str | None, typer.Option(
+            "--now", help="Act as of this ISO instant or +DURATION (like the root --now).")]
         = None,
         sandbox: SandboxOpt = False,
         json_out: Annotated[bool, typer.Option("--json")] = False,
@@ -62,9 +72,11 @@ def register(app: typer.Typer) -> None:
 
         st = state()
         if now is not None:
-            st.now = parse_instant(now)
+            st.set_now(now)
         with runtime(sandbox=sandbox) as rt:
-            report = one_pass(rt.deps, transport=transport_from_settings(rt.settings))
+            at = rt.deps.clock.now()
+            report = one_pass(rt.deps, transport=transport_from_settings(rt.settings), at=at)
+            rt.record_pass(at)
         summary = report.summary()
         if json_out:
             print_json(summary)
@@ -123,18 +135,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     def simulate(
-        until: Annotated[str, typer.Option("--until", help="Last day to simulate (YYYY-MM-DD).")],
+        until: Annotated[str, typer.Option(
+            "--until", help="Last day to simulate: YYYY-MM-DD, or +DURATION like +90d.")],
         subscription: Annotated[int | None, typer.Option(help="Only this subscription.")] = None,
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Forecast renewals, charges, retries and dunning until a date; changes nothing."""
         from billing.simulate import simulate as forecast
 
-        try:
-            last = date.fromisoformat(until)
-        except ValueError:
-            raise InvalidInput(f"--until must be a date like 2026-12-31 (got {until!r})") from None
         st = state()
+        last = _until(until, st.clock().now())
         rows = forecast(st.settings(), st.clock(), last, subscription=subscription)
         if json_out:
             print_json(rows)

@@ -58,9 +58,11 @@ class Daemon:
         def run() -> None:
             if self.stop.is_set():
                 return
-            started = time.monotonic()
+            started, at = time.monotonic(), self.runtime.deps.clock.now()
             try:
                 result = work()
+                # the --now guard learns of every tick
+                self.runtime.record_pass(at)
             except Exception:
                 log.exception("tick %s failed", name)
                 return

@@ -1,7 +1,8 @@
 """Facts about this database installation, kept in the ``meta`` table.
 
-Beyond the order-number prefix, a database remembers which gateway it belongs to: its cards are
-vaulted there and nowhere else. The sandbox's own database is created and given the example
+Beyond the order-number prefix, a database remembers which gateway it belongs to (its cards are
+vaulted there and nowhere else) and when the engine last ran over it (the guard of ``--now``,
+``billing.domain.timetravel``). The sandbox's own database is created and given the example
 catalog here, so the quickstart is one command.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,14 +21,16 @@ from sqlalchemy.orm import Session
 from billing.catalog.loader import load_catalog
 from billing.clock import Clock
 from billing.domain.payments import NONCE_ALPHABET, NONCE_LENGTH
+from billing.domain.timetravel import TimeFacts
 from billing.errors import ConfigError
 from billing.services.catalog import apply_catalog
 from billing.store import migrate
 from billing.store.engine import Store
-from billing.store.models import Card, Meta, Plan
+from billing.store.models import Card, Event, Meta, Plan
 from billing.store.uow import UnitOfWork
 
 GATEWAY_KEY = "gateway"
+LAST_RUN_KEY = "last_run_at"
 SANDBOX = "sandbox"
 
 
@@ -142,3 +146,36 @@ def prepare_sandbox_database(store: Store, clock: Clock, plans_dir: Path) -> Non
     catalog = load_catalog(plans_dir)
     with UnitOfWork(store) as uow:
         apply_catalog(uow, clock, catalog)
+
+
+# --- when the engine last ran ----------------------------------------------------------------
+
+
+def record_run(store: Store, at: datetime) -> None:
+    """Remember the latest instant a pass or tick ran as; an earlier one never lowers it."""
+    with UnitOfWork(store) as uow:
+        row = uow.session.get(Meta, LAST_RUN_KEY, with_for_update=True)
+        if row is None:
+            uow.session.add(Meta(key=LAST_RUN_KEY, value=at.isoformat()))
+        elif datetime.fromisoformat(row.value) < at:
+            row.value = at.isoformat()
+        else:
+            return
+        try:
+            uow.commit()
+        except IntegrityError:  # a concurrent first run inserted it: compare with theirs
+            uow.rollback()
+            record_run(store, at)
+
+
+def time_facts(store: Store, *, wall: datetime, sandbox: bool) -> TimeFacts:
+    """What ``judge_now`` needs from this database. ``sandbox``: the command uses the sandbox;
+    a database marked for the sandbox counts as the sandbox whatever the command."""
+    with UnitOfWork(store) as uow:
+        session = uow.session
+        row = session.get(Meta, LAST_RUN_KEY)
+        newest = session.scalar(select(func.max(Event.at)))
+        mark = gateway_mark(session)
+    return TimeFacts(
+        wall=wall, last_run=datetime.fromisoformat(row.value) if row is not None else None,
+        newest_event=newest, sandbox=sandbox or (mark is not None and mark.is_sandbox))

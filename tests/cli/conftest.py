@@ -27,6 +27,8 @@ class Result:
 
 
 Run = Callable[..., Result]
+SETUP_AT = "2026-01-01T00:00:00Z"
+"""When ``gw_run`` sets its world up: before every instant the tests act at."""
 
 
 @pytest.fixture
@@ -69,6 +71,8 @@ def gw_run(run_db: Run, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("IOTPAY_MCH_KEY", DEFAULT_MERCHANT.key)
     monkeypatch.setenv("IOTPAY_LOGIN_NAME", DEFAULT_MERCHANT.login_name)
     monkeypatch.setenv("BILLING_PUBLIC_URL", "http://127.0.0.1:9")
-    assert run_db("plans", "apply", str(plans_dir)).code == 0
-    assert run_db("customers", "add", "cus_1", "--email", "a@example.com", "--name", "A").code == 0
+    # set up before any test's --now, since writes may not go back in time
+    assert run_db("--now", SETUP_AT, "plans", "apply", str(plans_dir)).code == 0
+    assert run_db("--now", SETUP_AT, "customers", "add", "cus_1", "--email", "a@example.com",
+                  "--name", "A").code == 0
     return run_db

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ NOW = "2026-03-02T12:00:00Z"
 
 def _customer_paying(run: Run, monkeypatch: pytest.MonkeyPatch, plan: str) -> int:
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{cards.APPROVE}\n123\n"))
-    assert run("cards", "add-direct", "cus_1", "--holder", "A", "--expiry", "1230").code == 0
+    assert run("--now", NOW, "cards", "add-direct", "cus_1", "--holder", "A", "--expiry",
+               "1230").code == 0
     created = run("--now", NOW, "subscriptions", "create", "cus_1", plan, "--trial-days", "0",
                   "--json")
     assert created.code == 0, created.err
@@ -45,6 +47,10 @@ def test_simulate_forecasts_months_and_changes_nothing(
                                            "2026-03-30"]
     assert sum(r["what"] == "payment.succeeded" for r in rows) == 4
     assert gw_run("events", "--limit", "100000", "--json").json() == before
+    relative = gw_run("--now", NOW, "simulate", "--until", "+29d", "--json")  # to 2026-03-31
+    assert relative.code == 0
+    assert [(r["date"], r["what"]) for r in relative.json()] == [(r["date"], r["what"])
+                                                                for r in rows]
     bad = gw_run("simulate", "--until", "someday")
     assert bad.code == 2 and "--until must be a date" in bad.err
 
@@ -68,6 +74,7 @@ def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: P
     shutil.copytree(plans_dir, tmp_path / "plans")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BILLING_", "IOTPAY_"))}
     env.update(BILLING_HTTP_PORT="0", BILLING_OUTBOX_DIR=str(tmp_path / "outbox"))
+    started_at = datetime.now(UTC)
     proc = subprocess.Popen(
         [sys.executable, "-m", "billing", "daemon", "--sandbox", "--demo", "--tick-scale", "0.02"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -96,3 +103,4 @@ def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: P
     assert not (tmp_path / "billing.db").exists()
     facts = meta(f"sqlite:///{tmp_path / 'billing-sandbox.db'}")
     assert facts["gateway"] == "sandbox"
+    assert started_at < datetime.fromisoformat(facts["last_run_at"]) < datetime.now(UTC)

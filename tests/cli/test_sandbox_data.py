@@ -98,6 +98,7 @@ def test_run_once_sandbox_in_a_fresh_directory_makes_its_own_database(
     assert not (tmp_path / "billing.db-wal").exists()
     sandbox_db = f"sqlite:///{tmp_path / 'billing-sandbox.db'}"
     assert meta(sandbox_db)["gateway"] == "sandbox"
+    assert "last_run_at" in meta(sandbox_db)
     plans = run("--sandbox", "plans", "list", "--json").json()
     assert {p["code"] for p in plans} >= {"starter-monthly", "pro-annual", "coffee-weekly"}
     assert run("plans", "list", "--json").json() == []  # billing.db: still nothing in it
