@@ -974,6 +974,7 @@ def run_once(opts: Options, config: Config, run: int, work: Path) -> RunResult:
             iotpay_mch_id=DEFAULT_MERCHANT.mch_id,
             iotpay_mch_key=SecretStr(DEFAULT_MERCHANT.key),
             iotpay_login_name=DEFAULT_MERCHANT.login_name, charge_concurrency=opts.concurrency,
+            state_dir=folder / "state",
         )
         seeded_at = SystemClock().now() - timedelta(days=TRIAL_DAYS + 1)
         rt = stack.enter_context(open_runtime(settings, SystemClock(),

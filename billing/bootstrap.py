@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from billing.clock import Clock
 from billing.errors import ConfigError
 from billing.gateway import IotpayClient
 from billing.metrics import Metrics
+from billing.services import watermark
 from billing.services.installation import (
     GatewayMark,
     claim_gateway,
@@ -27,9 +28,10 @@ from billing.services.installation import (
     record_run,
 )
 from billing.services.ports import Deps, EngineConfig
-from billing.settings import Settings
+from billing.settings import Settings, mask_url
 from billing.store.engine import Store
 from billing.store.migrate import require_current
+from billing.store.uow import UnitOfWork
 
 
 def worker_name() -> str:
@@ -83,9 +85,34 @@ class Runtime:
     merchant: Merchant
     sandbox: Any | None = None
 
+    _mark_file: watermark.StateFile | None = field(default=None, init=False, repr=False)
+    _money_seen: watermark.Watermark | None = field(default=None, init=False, repr=False)
+
+    def record_money(self) -> None:
+        """Move the restore high-water mark up to the attempts and refunds stored so far.
+
+        The file is only touched when the database's newest attempt or refund changed since
+        this runtime last looked, so a daemon's idle ticks cost two indexed reads.
+        """
+        store = self.deps.store
+        if self._mark_file is None:
+            self._mark_file = watermark.state_file(store, self.settings.state_dir)
+        with UnitOfWork(store) as uow:
+            held = watermark.database_watermark(uow.session)
+        if held != self._money_seen:
+            watermark.advance(self._mark_file, held, at=self.deps.clock.now(),
+                              database=_database_label(self.settings))
+            self._money_seen = held
+
     def record_pass(self, at: datetime) -> None:
-        """After a pass or tick as of ``at``: remember the run, which ``--now`` may not precede."""
+        """After a pass or tick as of ``at``: remember the run (for ``--now``) and the money."""
         record_run(self.deps.store, at)
+        self.record_money()
+
+
+def _database_label(settings: Settings) -> str:
+    """Which database a mark file belongs to, for a person reading it; never a password."""
+    return mask_url(settings.database_url)
 
 
 @contextmanager
@@ -95,7 +122,8 @@ def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
                  **config: Any) -> Iterator[Runtime]:
     """Open the store and the gateway (or an in-process sandbox) and close both afterwards.
 
-    Before any gateway call, the database must belong to this gateway (``claim_gateway``).
+    Before any gateway call, the database must belong to this gateway (``claim_gateway``) and
+    must not be behind its restore high-water mark (``watermark.require_not_restored``).
     ``prepare_sandbox`` (the sandbox's own database only) creates and fills it when new.
     ``admit`` runs the caller's own refusals (the CLI's ``--now`` guard) before anything is
     written or sent.
@@ -118,6 +146,7 @@ def open_runtime(settings: Settings, clock: Clock, *, sandbox: bool = False,
         else:
             merchant = merchant_from_settings(settings)
             claim_gateway(store, GatewayMark.iotpay(settings.iotpay_base_url, merchant.mch_id))
+        watermark.require_not_restored(store, settings.state_dir)
         box, base_url = None, settings.iotpay_base_url
         if sandbox:
             from billing.sandbox.server import SandboxServer

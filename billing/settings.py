@@ -49,6 +49,7 @@ ENV_NAMES: dict[str, str] = {
     "iotpay_read_timeout": "IOTPAY_READ_TIMEOUT",
     "on_cancel": "BILLING_ON_CANCEL",
     "on_pause": "BILLING_ON_PAUSE",
+    "state_dir": "BILLING_STATE_DIR",
 }
 
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -58,6 +59,12 @@ SANDBOX_DEFAULTS: dict[str, Any] = {
 """What ``--sandbox`` changes unless the setting is given explicitly: the sandbox's data lives
 apart from real data, so sandbox runs never charge (and email) real customers, and real runs
 never see demo ones."""
+
+
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/billing``, else ``~/.local/state/billing`` (the XDG default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(base) / "billing"
 
 
 def _env(field: str) -> Any:
@@ -98,6 +105,8 @@ class Settings(BaseSettings):
     on_pause: OnStop = Field(OnStop.KEEP_OPEN, validation_alias=_env("on_pause"))
     """Open invoices of a paused subscription: kept open (charged again on resume), or written
     off."""
+
+    state_dir: Path = Field(default_factory=default_state_dir, validation_alias=_env("state_dir"))
 
     def lifecycle(self) -> LifecyclePolicy:
         return LifecyclePolicy(on_cancel=self.on_cancel, on_pause=self.on_pause)

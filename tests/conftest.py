@@ -49,6 +49,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", chosen, scope="session")
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test keeps the restore high-water marks (BILLING_STATE_DIR) in a folder of its own:
+    the suite never writes to the home directory, and no test sees another's marks."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("BILLING_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "billing.db"
@@ -106,18 +115,19 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "billing.db"
         shutil.copy(template, path)
-        _forget_order_prefix(f"sqlite:///{path}")
+        _forget_installation(f"sqlite:///{path}")
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_session_db")
     truncate_all(url)
     return url
 
 
-def _forget_order_prefix(url: str) -> None:
-    """Copies of one template must not share the order-number prefix the migration chose."""
+def _forget_installation(url: str) -> None:
+    """Copies of one template must not share the order-number prefix the migration chose, nor
+    an installation id (the name of their restore high-water mark)."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM meta WHERE key = 'order_prefix'"))
+        conn.execute(text("DELETE FROM meta WHERE key IN ('order_prefix', 'installation_id')"))
     engine.dispose()
 
 

@@ -129,7 +129,8 @@ def open_store(*, require_schema: bool = True) -> Store:
 @contextmanager
 def runtime(*, sandbox: bool = False) -> Iterator[Runtime]:
     """The wired engine for commands that talk to the gateway (``sandbox``: the command's own
-    ``--sandbox`` flag, the same as the root one)."""
+    ``--sandbox`` flag, the same as the root one). When the command is done, the restore
+    high-water mark takes in what it charged or refunded."""
     st = state()
     if sandbox:
         st.use_sandbox()
@@ -140,3 +141,4 @@ def runtime(*, sandbox: bool = False) -> Iterator[Runtime]:
     with open_runtime(st.settings(), st.clock(), sandbox=st.sandbox,
                       prepare_sandbox=st.sandbox_database, admit=admit_now) as rt:
         yield rt
+        rt.record_money()

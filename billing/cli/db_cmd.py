@@ -1,15 +1,19 @@
-"""``billing db upgrade | downgrade | current``: the schema, through Alembic."""
+"""``billing db upgrade | downgrade | current``: the schema, through Alembic; and
+``billing db accept-restore``: trust a database restored from a backup, on purpose."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from sqlalchemy.exc import OperationalError
 
-from billing.cli.context import open_store
+from billing.cli.context import open_store, state
 from billing.cli.output import out
-from billing.errors import ConfigError
+from billing.errors import ConfigError, InvalidInput
+from billing.services import watermark
+from billing.settings import mask_url
 from billing.store import migrate
 
 
@@ -48,4 +52,41 @@ def register(app: typer.Typer) -> None:
         finally:
             store.close()
 
+    @group.command("accept-restore")
+    def accept_restore(
+        yes: Annotated[bool, typer.Option("--yes", help="Confirm without a prompt.")] = False,
+    ) -> None:
+        """Trust this database as it is after a restore: move the high-water mark back to it."""
+        st = state()
+        settings = st.settings()
+        store = open_store()
+        try:
+            check = watermark.check_restore(store, settings.state_dir)
+            if not check.gaps:
+                out.print(f"nothing to accept: this database is not behind its mark "
+                          f"({check.path})", highlight=False)
+                return
+            out.print(f"this database holds {check.database.describe()}; the mark in "
+                      f"{check.path} says {check.mark.describe() if check.mark else '?'}.\n"
+                      "Charges and refunds made after the backup are missing from it: the engine "
+                      "may charge those invoices again. Check them at the gateway (`billing "
+                      "charges query ORDER`) before you go on.", highlight=False)
+            _confirm(yes)
+            accepted = watermark.accept_restore(store, settings.state_dir,
+                                                at=st.clock().now(),
+                                                database=mask_url(settings.database_url))
+            out.print(f"restore accepted: the mark is now {accepted.describe()}", highlight=False)
+        finally:
+            store.close()
+
     app.add_typer(group, name="db")
+
+
+def _confirm(yes: bool) -> None:
+    """Ask on a terminal; without one, only ``--yes`` confirms (a script must say so)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput("not confirmed: pass --yes to accept the restore")
+    if not typer.confirm("Accept this database as it is?", default=False):
+        raise InvalidInput("not confirmed: nothing changed")

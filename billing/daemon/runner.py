@@ -61,7 +61,7 @@ class Daemon:
             started, at = time.monotonic(), self.runtime.deps.clock.now()
             try:
                 result = work()
-                # the --now guard learns of every tick
+                # the --now guard and the restore high-water mark learn of every tick
                 self.runtime.record_pass(at)
             except Exception:
                 log.exception("tick %s failed", name)

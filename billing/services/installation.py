@@ -1,9 +1,10 @@
 """Facts about this database installation, kept in the ``meta`` table.
 
 Beyond the order-number prefix, a database remembers which gateway it belongs to (its cards are
-vaulted there and nowhere else) and when the engine last ran over it (the guard of ``--now``,
-``billing.domain.timetravel``). The sandbox's own database is created and given the example
-catalog here, so the quickstart is one command.
+vaulted there and nowhere else), a random ``installation_id`` that names it outside itself (the
+high-water mark file of ``billing.services.watermark``), and when the engine last ran over it
+(the guard of ``--now``, ``billing.domain.timetravel``). The sandbox's own database is created
+and given the example catalog here, so the quickstart is one command.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from billing.store.models import Card, Event, Meta, Plan
 from billing.store.uow import UnitOfWork
 
 GATEWAY_KEY = "gateway"
+INSTALLATION_KEY = "installation_id"
 LAST_RUN_KEY = "last_run_at"
 SANDBOX = "sandbox"
 
@@ -53,6 +55,20 @@ def new_nonce() -> str:
     """A fresh random part for an order, refund or card number (``NONCE_LENGTH`` characters of
     Crockford base 32, about 30 bits), so a restored database never reissues a number."""
     return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(NONCE_LENGTH))
+
+
+def installation_id(session: Session) -> str:
+    """This database's name outside itself, made on first use like the order prefix.
+
+    It is copied with the database (a backup carries it), which is the point: a restored copy
+    finds the high-water mark its original left in the state directory.
+    """
+    row = session.get(Meta, INSTALLATION_KEY)
+    if row is None:
+        row = Meta(key=INSTALLATION_KEY, value=secrets.token_hex(8))
+        session.add(row)
+        session.flush()
+    return row.value
 
 
 # --- which gateway a database belongs to -----------------------------------------------------

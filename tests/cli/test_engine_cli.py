@@ -68,12 +68,15 @@ def test_events_filter_by_subscription_and_type(
     assert len(paid) == 1 and paid[0]["data"]["amount"] == 1900
 
 
-def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: Path) -> None:
+def test_daemon_bills_then_stops_cleanly_on_sigterm(
+    tmp_path: Path, plans_dir: Path, state_dir: Path
+) -> None:
     """The quickstart: in a fresh clone, one command makes the sandbox's database, stores the
     example plans, and bills the demo customers."""
     shutil.copytree(plans_dir, tmp_path / "plans")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BILLING_", "IOTPAY_"))}
-    env.update(BILLING_HTTP_PORT="0", BILLING_OUTBOX_DIR=str(tmp_path / "outbox"))
+    env.update(BILLING_HTTP_PORT="0", BILLING_OUTBOX_DIR=str(tmp_path / "outbox"),
+               BILLING_STATE_DIR=str(state_dir))
     started_at = datetime.now(UTC)
     proc = subprocess.Popen(
         [sys.executable, "-m", "billing", "daemon", "--sandbox", "--demo", "--tick-scale", "0.02"],
@@ -104,3 +107,5 @@ def test_daemon_bills_then_stops_cleanly_on_sigterm(tmp_path: Path, plans_dir: P
     facts = meta(f"sqlite:///{tmp_path / 'billing-sandbox.db'}")
     assert facts["gateway"] == "sandbox"
     assert started_at < datetime.fromisoformat(facts["last_run_at"]) < datetime.now(UTC)
+    [mark] = [json.loads(p.read_text()) for p in state_dir.glob("*.json")]
+    assert mark["installation_id"] == facts["installation_id"] and mark["attempt_id"] >= 4

@@ -19,6 +19,7 @@ WRITES = [
     ["subscriptions", "create", "cus_1", "starter-monthly"],
     ["plans", "apply"],
     ["outbox", "send"],
+    ["db", "accept-restore", "--yes"],
 ]
 READS = [
     ["customers", "list"], ["subscriptions", "list"], ["events"], ["outbox", "list"],

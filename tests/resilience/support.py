@@ -202,13 +202,15 @@ _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "
 def engine_env(db_url: str, sandbox: SandboxServer, work: Path, *, public_url: str,
                **extra: str) -> dict[str, str]:
     """A clean environment for ``python -m billing``: this database, this sandbox over HTTP, mail
-    to files, nothing inherited that could point it elsewhere (no ``BILLING_*``/``IOTPAY_*``);
-    ``PYTHONPATH`` is kept so the child runs the same code as the test."""
+    to files, restore marks in ``work``, nothing inherited that could point it elsewhere (no
+    ``BILLING_*``/``IOTPAY_*``); ``PYTHONPATH`` is kept so the child runs the same code as the
+    test."""
     env = {k: v for k, v in os.environ.items() if k in _INHERITED}
     env.update({
         "BILLING_DATABASE_URL": db_url,
         "BILLING_OUTBOX_DIR": str(work / "outbox"),
         "BILLING_PUBLIC_URL": public_url,
+        "BILLING_STATE_DIR": str(work / "state"),
         "IOTPAY_BASE_URL": sandbox.base_url,
         "IOTPAY_MCH_ID": DEFAULT_MERCHANT.mch_id,
         "IOTPAY_MCH_KEY": DEFAULT_MERCHANT.key,
