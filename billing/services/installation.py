@@ -71,6 +71,19 @@ def installation_id(session: Session) -> str:
     return row.value
 
 
+def ensure_installation_id(store: Store) -> str:
+    """``installation_id``, committed. Several daemons starting at once on a new database race
+    to make it: the losers read the winner's."""
+    try:
+        with UnitOfWork(store) as uow:
+            name = installation_id(uow.session)
+            uow.commit()
+            return name
+    except IntegrityError:
+        with UnitOfWork(store) as uow:
+            return installation_id(uow.session)
+
+
 # --- which gateway a database belongs to -----------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from billing.errors import ConfigError
 from billing.services.events import record_event
-from billing.services.installation import installation_id
+from billing.services.installation import ensure_installation_id
 from billing.store.engine import Store
 from billing.store.models import PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
@@ -146,10 +146,7 @@ class StateFile:
 
 
 def state_file(store: Store, state_dir: Path) -> StateFile:
-    with UnitOfWork(store) as uow:
-        name = installation_id(uow.session)
-        uow.commit()
-    return StateFile(state_dir, name)
+    return StateFile(state_dir, ensure_installation_id(store))
 
 
 def require_not_restored(store: Store, state_dir: Path) -> None:
