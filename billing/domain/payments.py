@@ -27,7 +27,7 @@ settle the invoice), the query then answers status 2 (``paid`` again: nothing to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from billing.domain.cards import card_expired
@@ -290,3 +290,35 @@ def order_number(prefix: str, invoice_id: int, attempt_no: int, nonce: str) -> s
     if len(number) > 30:
         raise ValueError(f"order number {number!r} exceeds 30 characters")
     return number
+
+
+_OUTCOME_TEXT = {
+    OutcomeKind.PAID: "paid (status 2/3)",
+    OutcomeKind.DECLINED: "declined (status 9)",
+    OutcomeKind.UNSETTLED: "unsettled (status 0/1)",
+    OutcomeKind.REJECTED: "refused (retCode=FAIL)",
+    OutcomeKind.NOT_FOUND: "query: no such order",
+    OutcomeKind.NO_ANSWER: "query: no usable answer",
+    OutcomeKind.UNKNOWN: "transit failure after sending",
+    OutcomeKind.NOT_SENT: "never reached the gateway",
+}
+
+
+def render_table() -> str:
+    """The state machine as Markdown: one row per outcome (matching the attempt), one column per
+    state; a cell is the state after and the effect on the invoice. Any outcome that does not
+    match the attempt is a discrepancy whatever the state (not shown)."""
+    states = list(AttemptState)
+    head = "| learned | " + " | ".join(s.value for s in states) + " |"
+    rule = "|---|" + "---|" * len(states)
+    rows = []
+    for kind, text in _OUTCOME_TEXT.items():
+        cells = []
+        for state in states:
+            asked = Attempt("K-1", 100, "CAD", state)
+            decision = decide(asked, Outcome(kind), datetime(2026, 1, 1, tzinfo=UTC))
+            after = "=" if decision.state is state else decision.state.value
+            effect = "" if decision.effect is Effect.NONE else f", {decision.effect.value}"
+            cells.append(after + effect.replace("_", " "))
+        rows.append(f"| {text} | " + " | ".join(cells) + " |")
+    return "\n".join([head, rule, *rows])
