@@ -96,6 +96,28 @@ def test_a_signed_notify_with_the_wrong_amount_is_a_discrepancy_and_pays_nothing
         "billing_notifies_total", {"result": "discrepancy"}) == 1
 
 
+def test_a_signed_notify_with_another_amount_never_shadows_the_genuine_one(
+    receiver: ReceiverServer, deps: Deps, store: Store, http: requests.Session,
+    metrics: Metrics,
+) -> None:
+    """Deduplicated on everything it asserts: the genuine notify that follows a validly signed
+    one with another amount (same payOrderId, payType and status) is a new fact, applied."""
+    subscribe(deps, cards.PENDING_THEN_APPROVE)
+    collect_due(deps)
+    _, attempt = invoice_and_attempt(store)
+    same = dict(mchOrderNo=attempt.mch_order_no, payOrderId=attempt.pay_order_id, status=2)
+    wrong = signed(notify_fields(**same, amount=1, refundable=1))
+    genuine = signed(notify_fields(**same, amount=attempt.amount, refundable=attempt.amount))
+    for body in (wrong, genuine):
+        answer = http.post(receiver.url + NOTIFY, data=body, timeout=10)
+        assert (answer.status_code, answer.text) == (200, "SUCCESS")
+    assert wait_until(lambda: all_applied(store, metrics))
+    assert sorted(n.outcome or "" for n in notifications(store)) == ["applied", "discrepancy"]
+    invoice, attempt = invoice_and_attempt(store)
+    assert (invoice.status, invoice.amount_paid, attempt.state) == (
+        "paid", attempt.amount, "succeeded")
+
+
 @pytest.mark.postgresql_only  # SQLite locks the whole file, so there is no row lock to skip
 def test_a_notify_arriving_while_its_attempt_is_locked_is_still_applied(
     receiver: ReceiverServer, deps: Deps, store: Store, http: requests.Session,
