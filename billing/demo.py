@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from billing.domain.cards import CardStatus
 from billing.errors import BillingError
 from billing.gateway.masking import mask_pan
 from billing.sandbox import cards as test_cards
@@ -76,7 +77,7 @@ def revault_test_cards(deps: Deps) -> int:
     with UnitOfWork(deps.store) as uow:
         rows = uow.session.execute(select(Card.gateway_card_id, Card.masked_number, Card.holder,
                                           Card.expiry)
-                                   .where(Card.status == "active",
+                                   .where(Card.status == CardStatus.ACTIVE,
                                           Card.masked_number.in_(list(_BY_MASK)))).all()
     for card_id, masked, holder, expiry in rows:
         deps.gateway.cc_directaddcard(card_id=card_id, card_num=SecretStr(_BY_MASK[str(masked)]),

@@ -37,6 +37,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from billing.clock import Clock, SystemClock
+from billing.domain.invoices import InvoiceStatus
+from billing.domain.payments import AttemptState
 from billing.store.engine import Store
 from billing.store.models import (
     IN_FLIGHT,
@@ -94,7 +96,7 @@ class Metrics:
     def charge(self, outcome: str, amount: int, currency: str) -> None:
         """Count one attempt's outcome; ``amount`` (minor units) counts only when it succeeded."""
         self.charges.labels(self._known(outcome, CHARGE_OUTCOMES, "outcome")).inc()
-        if outcome == "succeeded" and amount > 0:
+        if outcome == AttemptState.SUCCEEDED and amount > 0:
             label = currency if _CURRENCY.fullmatch(currency) else OTHER
             self.charged.labels(label).inc(amount)
 
@@ -152,7 +154,8 @@ class StoreCollector(Collector):
         at = self.clock.now()
         with self.store.sessions() as session:
             due.add_metric([], session.scalar(select(func.count(Invoice.id)).where(
-                Invoice.status == "open", Invoice.next_attempt_at <= at, Invoice.total > 0)) or 0)
+                Invoice.status == InvoiceStatus.OPEN, Invoice.next_attempt_at <= at,
+                Invoice.total > 0)) or 0)
             _by_label(attempts, IN_FLIGHT, session.execute(
                 select(PaymentAttempt.state, func.count(PaymentAttempt.id))
                 .where(PaymentAttempt.state.in_(IN_FLIGHT)).group_by(PaymentAttempt.state)))

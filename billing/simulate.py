@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, insert, select
 from billing.clock import Clock, FixedClock
 from billing.daemon.ticks import run_once
 from billing.domain.calendar import start_of_local_day
+from billing.domain.cards import CardStatus
 from billing.services.ports import Deps, EngineConfig
 from billing.settings import Settings
 from billing.store import migrate
@@ -70,7 +71,8 @@ def simulate(settings: Settings, clock: Clock, until: date, *,
             deps = Deps(Store(copy), gateway, sim_clock,
                         EngineConfig(public_url="http://127.0.0.1:9", worker="simulate"))
             with UnitOfWork(deps.store) as uow:
-                vault = list(uow.session.scalars(select(Card).where(Card.status == "active")))
+                vault = list(uow.session.scalars(
+                    select(Card).where(Card.status == CardStatus.ACTIVE)))
                 copied = uow.session.scalar(select(func.max(Event.id))) or 0
             for card in vault:
                 gateway.cc_directaddcard(card_id=card.gateway_card_id,
