@@ -16,7 +16,9 @@ The rules are a join on this order, so any arrival order of the same facts ends 
 * ``paid`` wins over everything: a success proven by the gateway is recorded even after a
   decline or a "not sent", because the money moved.
 * A decline, a refusal or a "not sent" never overrides a final state; ``pending`` and
-  ``unknown`` only ever wait for the next query; "no such order" re-sends the *same* number.
+  ``unknown`` only ever wait for the next query; "no such order" re-sends the *same* number, and
+  a re-send that is refused or never leaves proves nothing about the first request: the attempt
+  stays unresolved (only the first send of a fresh attempt can end in ``failed_not_sent``).
 * A "not sent" only speaks for the sender that held the lease: once another worker took the
   attempt over (a newer lease), that worker may have sent it.
 
@@ -222,6 +224,14 @@ def decide(attempt: Attempt, outcome: Outcome, at: datetime) -> AttemptDecision:
         return AttemptDecision(AttemptState.SUCCEEDED, effect, pay_id, claims.status)
     if state in FINAL:
         return AttemptDecision(state, Effect.NONE, pay_id, claims.status)
+    mine = outcome.lease_until is None or outcome.lease_until == attempt.lease_until
+    if outcome.source is Source.RESEND and kind in (OutcomeKind.NOT_SENT, OutcomeKind.REJECTED):
+        # A re-send of an order whose first request may still land: its failure proves nothing
+        # about the first one, so the attempt stays unresolved and is looked up again.
+        if not mine:
+            return AttemptDecision(state, Effect.NONE, pay_id)
+        return AttemptDecision(_join(state, AttemptState.UNKNOWN), Effect.CHECK_LATER, pay_id,
+                               reason=outcome.reason)
     if kind is OutcomeKind.DECLINED:
         kind_of = decline_kind(claims.expiry or attempt.card_expiry, at)
         return AttemptDecision(AttemptState.FAILED, Effect.DECLINE, pay_id, claims.status,
@@ -230,7 +240,6 @@ def decide(attempt: Attempt, outcome: Outcome, at: datetime) -> AttemptDecision:
         return AttemptDecision(AttemptState.FAILED, Effect.SETUP_ERROR, pay_id, None,
                                outcome.reason or "refused by the gateway", DeclineKind.SETUP)
     if kind is OutcomeKind.NOT_SENT:
-        mine = outcome.lease_until is None or outcome.lease_until == attempt.lease_until
         if state is AttemptState.SENDING and mine:
             return AttemptDecision(AttemptState.FAILED_NOT_SENT, Effect.RETRY_SOON,
                                    reason=outcome.reason or "not sent")

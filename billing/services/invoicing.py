@@ -21,6 +21,7 @@ from billing.domain.subscriptions import Event as SubEvent
 from billing.domain.subscriptions import LifecyclePolicy, Status
 from billing.services.events import record_event
 from billing.services.lifecycle import apply_event
+from billing.services.outbox import drop_unsent_dunning
 from billing.store.models import Customer, Invoice, InvoiceLine, PaymentAttempt, Subscription
 
 
@@ -114,6 +115,8 @@ def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at:
     invoice.status, invoice.paid_at = InvoiceStatus.PAID, at
     invoice.amount_paid = attempt.amount
     invoice.next_attempt_at = None
+    if invoice.dunning_started_at is not None:
+        drop_unsent_dunning(session, [invoice.id])
     record_event(session, at, "invoice.paid", customer_id=invoice.customer_id,
                  subscription_id=invoice.subscription_id, invoice_id=invoice.id,
                  number=invoice.number, amount=attempt.amount,

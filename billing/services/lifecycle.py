@@ -29,6 +29,7 @@ from billing.domain.subscriptions import (
 from billing.errors import Conflict
 from billing.services.alerts import raise_alert
 from billing.services.events import record_event
+from billing.services.outbox import drop_unsent_dunning
 from billing.store.models import Invoice, Subscription
 
 
@@ -80,6 +81,8 @@ def _open_invoices(session: Session, sub: Subscription, fate: OpenInvoices, at: 
             invoice.status = InvoiceStatus.UNCOLLECTIBLE
         if stopped:
             changed.append(invoice.number)
+    if fate is not OpenInvoices.RESUME_COLLECTING:
+        drop_unsent_dunning(session, [i.id for i in invoices])
     if changed:
         record_event(session, at, f"invoice.{fate.value}", subscription_id=sub.id,
                      customer_id=sub.customer_id, invoices=changed, cause=event.value)

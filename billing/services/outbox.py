@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing.clock import Clock
@@ -118,6 +118,23 @@ def enqueue_email(
     )
     session.add(row)
     return row
+
+
+DUNNING_TEMPLATES = ("payment_failed", "reminder", "final_notice")
+"""Emails that ask a customer to pay an invoice: wrong once it is paid or no longer collected."""
+
+
+def drop_unsent_dunning(session: Session, invoice_ids: Sequence[int]) -> int:
+    """Take back dunning emails not yet sent for these invoices, in the transaction that paid
+    them or stopped collecting them: a customer whose subscription was canceled (or whose
+    invoice was just paid) must not be told a payment failed and will be retried. An email
+    already claimed by a sender may still go out."""
+    if not invoice_ids:
+        return 0
+    gone = session.execute(delete(OutboxMessage).where(
+        OutboxMessage.invoice_id.in_(list(invoice_ids)), OutboxMessage.sent_at.is_(None),
+        OutboxMessage.template.in_(DUNNING_TEMPLATES)).returning(OutboxMessage.id)).all()
+    return len(gone)
 
 
 def _already_queued(session: Session, dedupe_key: str) -> bool:

@@ -12,6 +12,7 @@ any arrival order of the same facts gives the same end state.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,7 +41,11 @@ from billing.services.lifecycle import apply_event
 from billing.services.ports import EngineConfig
 from billing.store.models import Card, Invoice, PaymentAttempt, Subscription
 
-NOT_SENT_BACKOFF = timedelta(minutes=1)
+NOT_SENT_BACKOFF: tuple[timedelta, ...] = (
+    timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+    timedelta(hours=6),
+)
+"""Delay before charging again after the n-th attempt in a row that never reached the gateway."""
 
 
 def facts(attempt: PaymentAttempt, config: EngineConfig,
@@ -64,7 +69,8 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
     expiry = _card_expiry(session, attempt) if outcome.kind is OutcomeKind.DECLINED and (
         outcome.claims.expiry is None) else None
     decision = decide(facts(attempt, config, expiry), outcome, at)
-    stale = outcome.kind is OutcomeKind.NOT_SENT and decision.effect is Effect.NONE
+    stale = outcome.kind in (OutcomeKind.NOT_SENT, OutcomeKind.REJECTED) and (
+        decision.effect is Effect.NONE)
     if stale:
         return decision  # taken over since: the new holder's outcome is the one that counts
     before = AttemptState(attempt.state)
@@ -87,12 +93,25 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
     elif decision.effect in (Effect.DECLINE, Effect.SETUP_ERROR):
         _fail(session, invoice, attempt, decision, at, config, source)
     elif decision.effect is Effect.RETRY_SOON:
-        attempt.state, attempt.resolved_at = decision.state, at
-        attempt.failure_reason = (decision.reason or "not sent")[:200]
-        if invoice.status == InvoiceStatus.OPEN and invoice.next_attempt_at is None:
-            invoice.next_attempt_at = at + NOT_SENT_BACKOFF
-        _log(session, attempt, invoice, at, "payment.not_sent", source, decision.reason)
+        _not_sent(session, invoice, attempt, decision, at, source)
     return decision
+
+
+def _not_sent(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+              decision: AttemptDecision, at: datetime, source: str) -> None:
+    """Nothing reached the gateway: try again, sooner after one blip, later when the gateway
+    stays unreachable (no new order number every minute for hours), with one alert."""
+    attempt.state, attempt.resolved_at = decision.state, at
+    attempt.failure_reason = (decision.reason or "not sent")[:200]
+    _log(session, attempt, invoice, at, "payment.not_sent", source, decision.reason)
+    if invoice.status != InvoiceStatus.OPEN or invoice.next_attempt_at is not None:
+        return
+    in_a_row = _in_a_row(session, invoice, PaymentAttempt.state,
+                         AttemptState.FAILED_NOT_SENT, len(NOT_SENT_BACKOFF))
+    invoice.next_attempt_at = at + NOT_SENT_BACKOFF[max(in_a_row, 1) - 1]
+    if in_a_row >= 3:
+        raise_alert(session, at, "alert.gateway_unreachable", "gateway_unreachable",
+                    reason=attempt.failure_reason, invoice_id=invoice.id)
 
 
 def _log(session: Session, attempt: PaymentAttempt, invoice: Invoice, at: datetime, kind: str,
@@ -178,12 +197,17 @@ def _fail(session: Session, invoice: Invoice, attempt: PaymentAttempt,
 
 def _setup_refusals(session: Session, invoice: Invoice) -> int:
     """How many of the invoice's latest attempts in a row were refused as set-up errors."""
-    kinds = session.scalars(select(PaymentAttempt.decline_kind).where(
-        PaymentAttempt.invoice_id == invoice.id).order_by(PaymentAttempt.attempt_no.desc())
-        .limit(4))
+    return _in_a_row(session, invoice, PaymentAttempt.decline_kind, DeclineKind.SETUP, 4)
+
+
+def _in_a_row(session: Session, invoice: Invoice, column: Any, value: object,
+              limit: int) -> int:
+    """How many of the invoice's latest attempts (at most ``limit``) have ``column == value``."""
+    values = session.scalars(select(column).where(PaymentAttempt.invoice_id == invoice.id)
+                             .order_by(PaymentAttempt.attempt_no.desc()).limit(limit))
     count = 0
-    for kind in kinds:
-        if kind != DeclineKind.SETUP:
+    for found in values:
+        if found != value:
             break
         count += 1
     return count

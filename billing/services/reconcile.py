@@ -27,7 +27,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
@@ -116,13 +116,12 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
         if att.lease_owner != deps.config.worker or att.state not in IN_FLIGHT:
             return att.state
         if invoice.status != InvoiceStatus.OPEN:
-            att.state, att.resolved_at = AttemptState.FAILED_NOT_SENT, at
-            att.failure_reason = "no such order at the gateway; invoice no longer open"
-            att.lease_owner, att.lease_until = None, None
+            _not_wanted(att, at)
             uow.commit()
             return att.state
         att.state, att.lease_until = AttemptState.SENDING, (
             deps.clock.now() + deps.config.send_lease)
+        invoice.last_attempt_at = at  # the re-send is a charge: the retry schedule counts it
         intent = replace(intent, lease_until=att.lease_until)
         record_event(session, at, "payment.resent_same_order", invoice_id=invoice.id,
                      customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
@@ -131,6 +130,26 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
     crashpoint("before_resend")
     outcome = replace(send(deps, intent, Source.RESEND), lease_until=intent.lease_until)
     return record(deps, intent.attempt_id, outcome)
+
+
+GIVE_UP_AFTER = timedelta(days=1)
+"""How long an order the gateway keeps saying it does not have is looked up, once its invoice no
+longer wants it, before it is closed as never sent: a slow gateway can still be processing it."""
+GIVE_UP_CHECKS = 3
+
+
+def _not_wanted(att: PaymentAttempt, at: datetime) -> None:
+    """"No such order" for an invoice no longer open: not re-sent (nobody wants the charge), but
+    a request that may still land is looked up on the backoff for a day and a few checks before
+    it is closed; a late charge found meanwhile is recorded (money taken is never dropped)."""
+    att.lease_owner, att.lease_until = None, None
+    if at - att.created_at >= GIVE_UP_AFTER and att.check_count >= GIVE_UP_CHECKS:
+        att.state, att.resolved_at = AttemptState.FAILED_NOT_SENT, at
+        att.failure_reason = "no such order at the gateway; invoice no longer open"
+        return
+    att.state = AttemptState.UNKNOWN
+    att.next_check_at = next_check(at, att.check_count)
+    att.check_count += 1
 
 
 def resolve(deps: Deps, intent: Intent, at: datetime) -> str:

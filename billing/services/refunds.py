@@ -123,10 +123,20 @@ def _start(deps: Deps, number: str, kind: RefundKind, amount: int | None,
 
 
 def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None) -> None:
+    """Money went back: count it once. Even a refund recorded as failed or not sent counts when
+    the gateway proves it happened (a success proven by the gateway wins, as for payments);
+    if counting it would refund more than was paid, nothing is counted and a person is asked."""
     if refund.state == AttemptState.SUCCEEDED:
         return
     invoice = session.get(Invoice, refund.invoice_id, with_for_update=True)
     assert invoice is not None
+    if invoice.amount_refunded + refund.amount > invoice.amount_paid:
+        refund.state, refund.next_check_at = AttemptState.UNKNOWN, None
+        raise_alert(session, at, "alert.refund_overrun", f"refund_overrun:{refund.id}",
+                    invoice_id=invoice.id, customer_id=invoice.customer_id,
+                    mch_refund_no=refund.mch_refund_no, amount=refund.amount,
+                    already_refunded=invoice.amount_refunded, paid=invoice.amount_paid)
+        return
     refund.state, refund.resolved_at = AttemptState.SUCCEEDED, at
     refund.next_check_at = None
     refund.pay_order_id = refund.pay_order_id or pay_order_id
@@ -139,10 +149,13 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
 
 def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInfo | None,
                   message: str) -> None:
-    """What the gateway says of a refund: paid (2/3), failed (9), or still pending (0/1)."""
+    """What the gateway says of a refund: paid (2/3) wins over anything recorded before; failed
+    (9) or still pending (0/1) only move a refund that is not final."""
     status = data.status if data is not None else None
     if is_paid(status):
         _succeeded(session, refund, at, data.pay_order_id if data is not None else None)
+    elif refund.state in FINAL:
+        return
     elif is_failed(status):
         refund.state, refund.resolved_at = AttemptState.FAILED, at
         refund.reason, refund.next_check_at = (message or "declined")[:200], None
@@ -165,28 +178,39 @@ def _answer_mismatch(session: Session, refund: Refund, data: OrderInfo, at: date
 
 
 def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
-            error: GatewayError | None) -> RefundView:
+            error: GatewayError | None, *, resend: bool = False) -> RefundView:
+    """Record one refund or void call. A ``resend`` (the gateway said it had no such refund)
+    that fails or is refused proves nothing about the first request, which may still land: the
+    refund stays unresolved instead of becoming final."""
     at = deps.clock.now()
     with UnitOfWork(deps.store) as uow:
         session = uow.session
         refund = session.get(Refund, refund_id, with_for_update=True)
         assert refund is not None
-        if refund.state not in FINAL:
-            if isinstance(error, GatewayNotSent):
-                refund.state, refund.reason = AttemptState.FAILED_NOT_SENT, str(error)
-            elif error is not None or reply is None:
-                refund.state = AttemptState.UNKNOWN
-            elif not reply.ok:
-                refund.state, refund.reason = AttemptState.FAILED, reply.ret_msg[:200]
-            elif reply.data is not None and _answer_mismatch(session, refund, reply.data, at):
-                refund.state = AttemptState.UNKNOWN
+        if reply is not None and reply.ok and reply.data is not None:
+            if _answer_mismatch(session, refund, reply.data, at):
+                if refund.state not in FINAL:
+                    refund.state = AttemptState.UNKNOWN
             else:
                 _apply_status(session, refund, at, reply.data, reply.ret_msg)
-            if refund.state not in FINAL:
-                refund.next_check_at = next_check(at, refund.check_count)
+        elif refund.state not in FINAL:
+            refund.state, why = _unanswered(reply, error, resend=resend)
+            refund.reason = why or refund.reason
+        if refund.state not in FINAL:
+            refund.next_check_at = next_check(at, refund.check_count)
         view = _view(session, refund)
         uow.commit()
     return view
+
+
+def _unanswered(reply: GatewayReply[OrderInfo] | None, error: GatewayError | None, *,
+                resend: bool) -> tuple[AttemptState, str | None]:
+    """A call that brought no order data: refused (``retCode=FAIL``), never sent, or unknown."""
+    if resend or isinstance(error, GatewayOutcomeUnknown) or (reply is None and error is None):
+        return AttemptState.UNKNOWN, None
+    if isinstance(error, GatewayNotSent):
+        return AttemptState.FAILED_NOT_SENT, str(error)
+    return AttemptState.FAILED, (reply.ret_msg[:200] if reply is not None else None)
 
 
 def refund_invoice(deps: Deps, number: str, *, amount: int | None = None,
@@ -198,7 +222,7 @@ def refund_invoice(deps: Deps, number: str, *, amount: int | None = None,
 
 
 def _send(deps: Deps, refund_id: int, kind: RefundKind, refund_no: str, pay_order_id: str,
-          value: int) -> RefundView:
+          value: int, *, resend: bool = False) -> RefundView:
     try:
         if kind == RefundKind.VOID:
             reply = deps.gateway.cc_void(mch_refund_no=refund_no, pay_order_id=pay_order_id,
@@ -207,8 +231,8 @@ def _send(deps: Deps, refund_id: int, kind: RefundKind, refund_no: str, pay_orde
             reply = deps.gateway.cc_refund(mch_refund_no=refund_no, pay_order_id=pay_order_id,
                                            refund_amount=value, notify_url=deps.config.notify_url)
     except (GatewayNotSent, GatewayOutcomeUnknown) as exc:
-        return _record(deps, refund_id, None, exc)
-    return _record(deps, refund_id, reply, None)
+        return _record(deps, refund_id, None, exc, resend=resend)
+    return _record(deps, refund_id, reply, None, resend=resend)
 
 
 def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
@@ -230,14 +254,13 @@ def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
     except GatewayError:
         return _view_of(deps, refund_id)  # the next check is already scheduled
     if reply.order_not_found:
-        return _send(deps, refund_id, *args)
+        return _send(deps, refund_id, *args, resend=True)
     if not reply.ok or reply.data is None:
         return _view_of(deps, refund_id)
     with UnitOfWork(deps.store) as uow:
         locked = uow.session.get(Refund, refund_id, with_for_update=True)
         assert locked is not None
-        if locked.state not in FINAL and not _answer_mismatch(uow.session, locked, reply.data,
-                                                              at):
+        if not _answer_mismatch(uow.session, locked, reply.data, at):
             _apply_status(uow.session, locked, at, reply.data, reply.ret_msg)
         view = _view(uow.session, locked)
         uow.commit()
@@ -306,8 +329,7 @@ def apply_refund_notify(session: Session, notify: Notify, at: datetime) -> str:
                     f"notify_discrepancy:refund:{notify.pay_order_id}:{notify.mch_order_no}",
                     mch_order_no=notify.mch_order_no, why=why)
         return "discrepancy"
-    if refund.state not in FINAL:
-        _apply_status(session, refund, at, notify, "declined (notify)")
+    _apply_status(session, refund, at, notify, "declined (notify)")
     return "applied"
 
 

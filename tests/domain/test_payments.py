@@ -116,6 +116,16 @@ def test_not_sent_only_counts_under_the_lease_that_sent_it() -> None:
     assert decide(unknown, Outcome(OutcomeKind.NOT_SENT), AT).effect is Effect.NONE
 
 
+@pytest.mark.parametrize("kind", [OutcomeKind.NOT_SENT, OutcomeKind.REJECTED])
+def test_a_failed_resend_never_closes_an_order_whose_first_request_may_land(
+    kind: OutcomeKind
+) -> None:
+    # unknown -> "no such order" -> re-sent under the same number and lease -> not sent/refused
+    resending = Attempt(ORDER, 1900, "CAD", AttemptState.SENDING, lease_until=LEASE)
+    decision = decide(resending, Outcome(kind, Source.RESEND, lease_until=LEASE), AT)
+    assert (decision.state, decision.effect) == (AttemptState.UNKNOWN, Effect.CHECK_LATER)
+
+
 def test_no_such_order_resends_the_same_number_only_while_unresolved() -> None:
     lost = Attempt(ORDER, 1900, "CAD", AttemptState.UNKNOWN)
     assert decide(lost, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), AT).effect is (
