@@ -17,8 +17,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from billing.cli.context import runtime
-from billing.cli.output import err, out, print_fields, print_json, print_table
+from billing.cli.output import err, error_line, out, print_fields, print_json, print_table
 from billing.domain.money import Money
+from billing.domain.payments import IN_FLIGHT, AttemptState
 from billing.errors import InvalidInput, NotFound
 from billing.gateway import CardInfo, GatewayReply
 from billing.services import cards, refunds
@@ -150,7 +151,27 @@ def _gateway_view(reply: GatewayReply[CardInfo] | None) -> str:
 
 
 def _print_refund(view: refunds.RefundView, json_out: bool) -> None:
+    """Print the refund as stored, then say on stderr what its state means for the operator.
+
+    A script checks the exit code, not the words: a refund that moved no money must not look
+    like one that did. ``failed`` (the gateway refused) and ``failed_not_sent`` (it never got
+    the request) exit 1; an outcome not known yet exits 0, because the money may well have moved
+    and reconciliation settles it (sending it again by hand could refund twice).
+    """
     if json_out:
         print_json(asdict(view))
     else:
         print_fields(f"{view.kind.capitalize()} {view.state}", asdict(view))
+    state = AttemptState(view.state)
+    if state is AttemptState.FAILED:
+        error_line(f"the gateway refused the {view.kind} of {view.invoice}: "
+                   f"{view.reason or 'no reason given'}")
+        raise typer.Exit(1)
+    if state is AttemptState.FAILED_NOT_SENT:
+        error_line(f"the {view.kind} of {view.invoice} was not sent, so nothing was refunded: "
+                   f"{view.reason or 'no reason given'}")
+        raise typer.Exit(1)
+    if state in IN_FLIGHT:
+        err.print(f"the {view.kind} of {view.invoice} is {view.state}: its outcome is not known "
+                  "yet and reconciliation (the daemon, or `billing run-once`) will resolve it; "
+                  "do not send it again", markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,50 @@ def test_void_on_the_day_of_the_payment(gw_run: Run, monkeypatch: pytest.MonkeyP
     voided = gw_run("void", number, "--json")
     assert voided.code == 0, voided.err
     assert voided.json()["kind"] == "void" and voided.json()["state"] == "succeeded"
+
+
+def _paid_invoice(gw_run: Run, monkeypatch: pytest.MonkeyPatch) -> str:
+    _add_direct(gw_run, monkeypatch, cards.APPROVE)
+    created = gw_run("subscriptions", "create", "cus_1", "starter-monthly", "--trial-days", "0",
+                     "--json").json()
+    assert gw_run("run-once").code == 0
+    shown = gw_run("subscriptions", "show", str(created["id"]), "--json").json()
+    return str(shown["invoices"][0]["number"])
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["table", "json"])
+def test_a_void_the_gateway_refuses_exits_1_and_says_why(
+    gw_run: Run, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, json_out: bool
+) -> None:
+    number = _paid_invoice(gw_run, monkeypatch)
+    sandbox.clock.advance(timedelta(days=1))  # voids are same-day only
+    voided = gw_run("void", number, *(["--json"] if json_out else []))
+    assert voided.code == 1
+    assert "void allowed only on the day of the payment" in voided.err
+    if json_out:
+        assert voided.json()["state"] == "failed"
+    else:
+        assert "Void failed" in voided.out
+    assert voided.err.startswith("error: ") and len(voided.err.strip().splitlines()) == 1
+
+
+def test_a_refund_that_could_not_be_sent_exits_1_and_says_nothing_was_refunded(
+    gw_run: Run, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
+) -> None:
+    number = _paid_invoice(gw_run, monkeypatch)
+    sandbox.stop()  # its port now refuses connections: the request can't be sent
+    refunded = gw_run("refund", number, "--amount", "1.00", "--json")
+    assert refunded.code == 1
+    assert refunded.json()["state"] == "failed_not_sent"
+    assert "not sent" in refunded.err and "nothing was refunded" in refunded.err
+
+
+def test_a_refund_whose_outcome_is_unknown_exits_0_and_points_at_reconciliation(
+    gw_run: Run, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
+) -> None:
+    number = _paid_invoice(gw_run, monkeypatch)
+    sandbox.set_faults(drop_after_charge_rate=1.0, endpoints=("cc_refund",))
+    refunded = gw_run("refund", number, "--amount", "1.00", "--json")
+    assert refunded.code == 0, refunded.err
+    assert refunded.json()["state"] == "unknown"
+    assert "reconciliation" in refunded.err and "error" not in refunded.err
