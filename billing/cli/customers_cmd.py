@@ -9,6 +9,7 @@ import typer
 
 from billing.cli.context import open_store, state
 from billing.cli.output import print_fields, print_json, print_table
+from billing.cli.params import Offset
 from billing.services.customers import CustomerView, add_customer, find_customer, list_customers
 from billing.store.uow import UnitOfWork
 
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_(
         limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
-        offset: Annotated[int, typer.Option(min=0)] = 0,
+        offset: Offset = 0,
         json_out: JsonOpt = False,
     ) -> None:
         """List customers, oldest first."""

@@ -11,6 +11,7 @@ import typer
 
 from billing.cli.context import runtime, state
 from billing.cli.output import err, error_line, out, print_json, print_table
+from billing.cli.params import SubscriptionFilter
 from billing.daemon.logs import setup_logging
 from billing.domain.timeutil import parse_duration
 from billing.errors import InvalidInput
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
     def simulate(
         until: Annotated[str, typer.Option(
             "--until", help="Last day to simulate: YYYY-MM-DD, or +DURATION like +90d.")],
-        subscription: Annotated[int | None, typer.Option(help="Only this subscription.")] = None,
+        subscription: SubscriptionFilter = None,
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Forecast renewals, charges, retries and dunning until a date; changes nothing."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from billing.cli.context import open_store
 from billing.cli.output import print_json, print_table
+from billing.cli.params import InvoiceFilter, SubscriptionFilter
 from billing.store.models import Event
 from billing.store.uow import UnitOfWork
 
@@ -16,8 +17,8 @@ from billing.store.uow import UnitOfWork
 def register(app: typer.Typer) -> None:
     @app.command("events")
     def events(
-        subscription: Annotated[int | None, typer.Option(help="Only this subscription.")] = None,
-        invoice: Annotated[int | None, typer.Option(help="Only this invoice id.")] = None,
+        subscription: SubscriptionFilter = None,
+        invoice: InvoiceFilter = None,
         kind: Annotated[str | None, typer.Option("--type", help="Type prefix, e.g. payment.")]
         = None,
         limit: Annotated[int, typer.Option(min=1, max=100000)] = 200,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from billing.cli.context import open_store, state
 from billing.cli.output import out, print_fields, print_json, print_table
+from billing.cli.params import SubscriptionId
 from billing.domain.money import Money
 from billing.domain.timeutil import parse_instant
 from billing.services import subscriptions as subs
@@ -19,7 +20,6 @@ from billing.store.models import Invoice
 from billing.store.uow import UnitOfWork
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-SubArg = Annotated[int, typer.Argument(help="Subscription id.")]
 
 
 def _show(view: dict[str, Any], json_out: bool, title: str) -> None:
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
                       v["price"], v["next_renewal"]) for v in views])
 
     @group.command("show")
-    def show(sub_id: SubArg, json_out: JsonOpt = False) -> None:
+    def show(sub_id: SubscriptionId, json_out: JsonOpt = False) -> None:
         """One subscription and its invoices."""
         store = open_store()
         try:
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("cancel")
     def cancel(
-        sub_id: SubArg,
+        sub_id: SubscriptionId,
         at_period_end: Annotated[bool, typer.Option("--at-period-end",
                                                     help="Keep it until the period ends.")]
         = False,
@@ -120,25 +120,25 @@ def register(app: typer.Typer) -> None:
             policy=state().settings().lifecycle())
 
     @group.command("reactivate")
-    def reactivate(sub_id: SubArg, json_out: JsonOpt = False) -> None:
+    def reactivate(sub_id: SubscriptionId, json_out: JsonOpt = False) -> None:
         """Undo a cancel-at-period-end."""
         run(subs.reactivate, json_out, "Subscription reactivated", sub_id=sub_id)
 
     @group.command("pause")
-    def pause(sub_id: SubArg, json_out: JsonOpt = False) -> None:
+    def pause(sub_id: SubscriptionId, json_out: JsonOpt = False) -> None:
         """Stop issuing invoices until resumed."""
         run(subs.pause, json_out, "Subscription paused", sub_id=sub_id,
             policy=state().settings().lifecycle())
 
     @group.command("resume")
-    def resume(sub_id: SubArg, json_out: JsonOpt = False) -> None:
+    def resume(sub_id: SubscriptionId, json_out: JsonOpt = False) -> None:
         """Resume billing (re-anchors on today if the paid period has ended)."""
         run(subs.resume, json_out, "Subscription resumed", sub_id=sub_id,
             policy=state().settings().lifecycle())
 
     @group.command("change-plan")
     def change_plan(
-        sub_id: SubArg,
+        sub_id: SubscriptionId,
         plan: Annotated[str | None, typer.Option(help="New plan code.")] = None,
         quantity: Annotated[int | None, typer.Option(min=1, help="New quantity.")] = None,
         when: Annotated[str, typer.Option(help="auto (upgrade now, downgrade at period end), "

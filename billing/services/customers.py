@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,10 +13,12 @@ from billing.clock import Clock
 from billing.domain.calendar import zone
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.services.events import record_event
-from billing.store.models import Customer
+from billing.store.models import MAX_ROW_ID, Customer
 from billing.store.uow import UnitOfWork
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+ENGINE_REF = re.compile(r"#([0-9]+)")
+"""``#7``: a customer named by the engine's id rather than the merchant's."""
 
 
 class NewCustomer(BaseModel):
@@ -88,10 +91,17 @@ def add_customer(uow: UnitOfWork, clock: Clock, **fields: str) -> CustomerView:
 
 
 def find_customer(uow: UnitOfWork, ref: str) -> Customer:
-    """By the merchant's id (``cus_42``), or by the engine's numeric id written ``#7``."""
+    """By the merchant's id (``cus_42``), or by the engine's numeric id written ``#7``.
+
+    Only ASCII digits make an engine id (``str.isdigit`` also accepts '²' and '١'), and one too
+    large for the id column names no customer: it is not found, rather than failing in the driver.
+    """
     session = uow.session
-    if ref.startswith("#") and ref[1:].isdigit():
-        row = session.get(Customer, int(ref[1:]))
+    engine_id = ENGINE_REF.fullmatch(ref)
+    if engine_id is not None:
+        digits = engine_id.group(1)  # int() of over 4300 digits raises, so the length first
+        fits = len(digits) <= 20 and int(digits) <= MAX_ROW_ID
+        row = session.get(Customer, int(digits)) if fits else None
     else:
         row = session.scalar(select(Customer).where(Customer.external_id == ref))
     if row is None:

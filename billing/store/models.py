@@ -45,6 +45,12 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest id every backend's id columns hold: they are ``Integer``, 32-bit on PostgreSQL
+(64-bit on SQLite). A larger number names no row, and querying with it fails in the driver
+(``DataError`` on PostgreSQL, ``OverflowError`` past 2**63 on SQLite), so callers that take ids
+from people refuse it, or treat it as not found, before they query."""
+
 IN_FLIGHT = tuple(s.value for s in AttemptState if s in IN_FLIGHT_STATES)
 ATTEMPT_STATES = tuple(s.value for s in AttemptState)
 _IN_FLIGHT_SQL = "state IN (" + ", ".join(f"'{s}'" for s in IN_FLIGHT) + ")"

@@ -132,3 +132,51 @@ def test_console_script_and_python_m_agree(tmp_path: Path, plans_dir: Path) -> N
         assert "Traceback" not in proc.stderr
         assert "plans/pro.yaml:2: plans[0].code: must be lowercase letters" in proc.stderr
         assert "plans/pro.yaml:2: plans[0].name: required field is missing" in proc.stderr
+
+
+TOO_BIG = str(2**31)  # one past the largest id PostgreSQL's integer columns hold
+HUGE = "99999999999999999999999"
+ID_COMMANDS = [
+    ["subscriptions", "show", HUGE],
+    ["subscriptions", "show", TOO_BIG],
+    ["subscriptions", "show", "0"],
+    ["subscriptions", "cancel", HUGE],
+    ["subscriptions", "reactivate", HUGE],
+    ["subscriptions", "pause", HUGE],
+    ["subscriptions", "resume", HUGE],
+    ["subscriptions", "change-plan", HUGE, "--quantity", "2"],
+    ["events", "--subscription", HUGE],
+    ["events", "--invoice", HUGE],
+    ["events", "--invoice=-1"],
+    ["events", "--invoice", "1_000"],
+    ["events", "--subscription", "١"],
+    ["events", "--subscription", "9" * 5000],
+    ["simulate", "--until", "2026-12-31", "--subscription", HUGE],
+    ["customers", "list", "--offset", HUGE],
+]
+
+
+@pytest.mark.parametrize("args", ID_COMMANDS, ids=[" ".join(a)[:60] for a in ID_COMMANDS])
+def test_ids_the_schema_cannot_hold_are_user_errors_not_internal_ones(
+    run_db: Run, args: list[str]
+) -> None:
+    result = run_db(*args)
+    assert result.code == 2, result.err
+    [line] = result.err.strip().splitlines()
+    assert line.startswith("error: ") and "must be a whole number from" in line
+    assert "internal error" not in line
+
+
+def test_the_largest_id_is_accepted_and_simply_not_found(run_db: Run) -> None:
+    result = run_db("subscriptions", "show", str(2**31 - 1))
+    assert (result.code, result.err.strip()) == (2, f"error: no subscription {2**31 - 1}")
+    assert run_db("events", "--invoice", str(2**31 - 1), "--json").json() == []
+
+
+@pytest.mark.parametrize("ref", ["#99999999999999999999", f"#{2**63}", f"#{2**31}", "#0", "#²",
+                                 "#١", "#" + "9" * 5000], ids=lambda ref: ref[:24])
+def test_an_engine_customer_reference_out_of_range_is_not_found(run_db: Run, ref: str) -> None:
+    """Only ASCII digits name an engine id: '#١' (an Arabic-Indic one) must not find #1."""
+    assert run_db("customers", "add", "cus_1", "--email", "a@b.io", "--name", "A").code == 0
+    result = run_db("customers", "show", ref)
+    assert (result.code, result.err.strip()) == (2, f"error: no customer {ref!r}")
