@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,27 @@ class NewCustomer(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     locale: Literal["en", "fr"] = "en"
     timezone: str
+
+    @field_validator("external_id", mode="before")
+    @classmethod
+    def _plain_id(cls, value: object) -> object:
+        """Refuse ids that would name someone else or hide what they are.
+
+        ``#7`` is how every command names the customer whose *engine* id is 7, so an external id
+        ``#7`` would send that customer's charges and cards to another one. Whitespace and control
+        or format characters (ANSI escapes, zero-width or right-to-left marks) make ids that look
+        alike on screen but differ, or change what a terminal shows. Checked before the model
+        strips whitespace, so ``" cus_1"`` is refused rather than silently becoming ``cus_1``.
+        """
+        if not isinstance(value, str):
+            return value
+        if value.startswith("#"):
+            raise ValueError("must not start with '#' (#N names a customer by the engine's id)")
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain whitespace")
+        if any(unicodedata.category(ch).startswith("C") for ch in value):
+            raise ValueError("must not contain control or invisible characters")
+        return value
 
     @field_validator("timezone")
     @classmethod

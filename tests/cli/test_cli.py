@@ -43,6 +43,36 @@ def test_bad_customer_input_is_one_line_exit_2_and_stores_nothing(
     assert run_db("customers", "list", "--json").json() == []
 
 
+@pytest.mark.parametrize("external_id,why", [
+    ("#1", "must not start with '#'"),
+    ("#cus_9", "must not start with '#'"),
+    ("cus 1", "must not contain whitespace"),
+    (" cus_1", "must not contain whitespace"),
+    ("cus_1\n", "must not contain whitespace"),
+    ("cus\u00a01", "must not contain whitespace"),
+    ("cus\x1b[31m", "must not contain control or invisible characters"),
+    ("cus\u202e1", "must not contain control or invisible characters"),
+    ("cus\u200b1", "must not contain control or invisible characters"),
+])
+def test_external_ids_that_could_name_someone_else_are_refused(
+    run_db: Run, external_id: str, why: str
+) -> None:
+    """'#1' means engine id 1 everywhere a customer is named: as an external id it would send
+    charges and cards to whoever has engine id 1. Invisible characters make look-alike ids."""
+    assert run_db("customers", "add", "cus_1", "--email", "a@b.io", "--name", "A").code == 0
+    result = run_db("customers", "add", external_id, "--email", "x@y.io", "--name", "X")
+    assert result.code == 2
+    [line] = result.err.strip().splitlines()
+    assert line.startswith("error: external_id: ") and why in line
+    assert [c["external_id"] for c in run_db("customers", "list", "--json").json()] == ["cus_1"]
+
+
+def test_an_external_id_may_contain_hash_after_the_first_character(run_db: Run) -> None:
+    added = run_db("customers", "add", "shop#42", "--email", "a@b.io", "--name", "A", "--json")
+    assert added.code == 0, added.err
+    assert run_db("customers", "show", "shop#42", "--json").json()["id"] == added.json()["id"]
+
+
 def test_duplicate_customer_is_a_conflict(run_db: Run) -> None:
     assert run_db("customers", "add", "c", "--email", "a@b.io", "--name", "A").code == 0
     again = run_db("customers", "add", "c", "--email", "a@b.io", "--name", "A")
