@@ -91,6 +91,12 @@ def command_path(args: list[str]) -> str:
     return " ".join(names)
 
 
+def print_traceback() -> None:
+    """``--debug``'s traceback of the exception being handled, card numbers masked: the message
+    at its end is the same text the error line redacts."""
+    sys.stderr.write(redact_pans(traceback.format_exc()))
+
+
 def _is_usage_error(exc: Exception) -> bool:
     """A click/typer command-line error (bad option, missing argument...), whichever click."""
     return hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)
@@ -135,18 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except UserError as exc:
         if state.debug:
-            traceback.print_exc()
+            print_traceback()
         error_line(str(exc))
         return 2
     except BillingError as exc:
         if state.debug:
-            traceback.print_exc()
+            print_traceback()
         error_line(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         if state.debug:
-            traceback.print_exc()
+            print_traceback()
         error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return 1

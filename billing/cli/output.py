@@ -1,4 +1,5 @@
-"""Printing for people (rich tables) and for scripts (``--json``), and one-line errors."""
+"""Printing for people (rich tables) and for scripts (``--json``), and one-line errors (card
+numbers masked)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from billing.gateway.masking import redact_pans
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,4 +41,11 @@ def print_fields(title: str, fields: dict[str, Any]) -> None:
 
 
 def error_line(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+    """Print ``error: message`` on stderr, with any card number in it masked.
+
+    Every error the CLI prints comes through here, and errors quote what the user typed or what a
+    gateway or driver said: a card number pasted where a customer id goes must not be echoed back
+    to the terminal, a log collector or a CI transcript.
+    """
+    err.print(f"[bold red]error:[/] {escape(redact_pans(message))}", markup=True,
+              highlight=False)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from billing.cli import customers_cmd
+from billing.gateway.masking import redact_pans
 from tests.cli.conftest import Run
 
 
@@ -82,6 +84,28 @@ def test_duplicate_customer_is_a_conflict(run_db: Run) -> None:
 def test_unknown_customer_is_not_found(run_db: Run) -> None:
     result = run_db("customers", "show", "ghost")
     assert result.code == 2 and "no customer 'ghost'" in result.err
+
+
+PAN = "6250947000000014"
+
+
+def test_a_card_number_typed_as_a_customer_is_not_echoed(run_db: Run) -> None:
+    result = run_db("customers", "show", PAN)
+    assert (result.code, result.err.strip()) == (2, "error: no customer '625094******0014'")
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
+def test_an_internal_error_quoting_a_card_number_is_redacted(
+    run_db: Run, monkeypatch: pytest.MonkeyPatch, debug: list[str]
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError(f"driver said: bad value {PAN} near 'x'")
+
+    monkeypatch.setattr(customers_cmd, "find_customer", broken)
+    result = run_db(*debug, "customers", "show", "cus_1")
+    assert result.code == 1
+    assert PAN not in result.err and "625094******0014" in result.err
+    assert "error: internal error: RuntimeError: driver said: bad value" in result.err
 
 
 def test_plans_validate_apply_list_diff(run_db: Run, plans_dir: Path) -> None:
@@ -209,4 +233,5 @@ def test_an_engine_customer_reference_out_of_range_is_not_found(run_db: Run, ref
     """Only ASCII digits name an engine id: '#١' (an Arabic-Indic one) must not find #1."""
     assert run_db("customers", "add", "cus_1", "--email", "a@b.io", "--name", "A").code == 0
     result = run_db("customers", "show", ref)
-    assert (result.code, result.err.strip()) == (2, f"error: no customer {ref!r}")
+    # Error lines mask 12-19 digit runs as card numbers, long ids included.
+    assert (result.code, result.err.strip()) == (2, redact_pans(f"error: no customer {ref!r}"))
