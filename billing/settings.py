@@ -8,10 +8,11 @@ them, and passwords inside URLs, so ``billing config show`` can never print the 
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -21,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from billing.domain.calendar import zone
 from billing.domain.subscriptions import LifecyclePolicy, OnStop
@@ -177,14 +180,48 @@ def with_sandbox_defaults(settings: Settings) -> Settings:
                                        if not is_explicit(settings, name)})
 
 
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+"""Query parameters whose value is a secret: libpq's ``password`` and ``sslpassword``, and kin."""
+_SECRET_QUERY_VALUE = re.compile(r"([?&][^=&]*(?:pass|pwd|secret|token)[^=&]*=)[^&]*",
+                                 re.IGNORECASE)
+MASK = "***"
+
+
 def mask_url(url: str) -> str:
-    """Hide the password inside ``scheme://user:password@host`` URLs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with its password, and any password-like query value, replaced by ``***``.
+
+    Parsed with SQLAlchemy's ``make_url``, the parser the database URL is given to, so what is
+    hidden is exactly what the driver would receive as the password, whatever it holds: ``/``,
+    ``#`` or ``?`` in a password made ``urllib``'s generic parser show it in part or whole. It
+    reads SMTP URLs the same way. A URL with nothing to hide is returned exactly as written;
+    anything ``make_url`` can't parse, or may misread (more than one ``@``), is masked by
+    ``_mask_loosely``, which errs toward hiding too much.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return _mask_loosely(url)
+    if url.count("@") > 1:  # an unescaped '@' in the password: make_url splits at the first
+        return _mask_loosely(url)
+    secret_keys = [key for key in parsed.query if _SECRET_KEY.search(key)]
+    if parsed.password is None and not secret_keys:
         return url
-    host = parts.netloc.rpartition("@")[2]  # host and port exactly as written
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    # A placeholder, swapped for the mask after rendering, which would percent-encode '***'.
+    placeholder = f"masked{uuid.uuid4().hex}"
+    masked = parsed.update_query_dict({key: placeholder for key in secret_keys})
+    return masked.render_as_string(hide_password=True).replace(placeholder, MASK)
+
+
+def _mask_loosely(text: str) -> str:
+    """For values that are not parseable URLs: everything between the first ``:`` after the
+    user name and the last ``@`` is the password, and so are secret-looking query values."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:{MASK}@{host}"
+    return scheme + sep + _SECRET_QUERY_VALUE.sub(lambda m: m.group(1) + MASK, rest)
 
 
 @dataclass(frozen=True)

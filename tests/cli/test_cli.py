@@ -162,6 +162,28 @@ def test_config_show_masks_secrets_and_names_sources(
     assert views["timezone"]["source"] == "default"
 
 
+@pytest.mark.parametrize("database_url,smtp_url,passwords", [
+    ("postgresql+psycopg://u:pa/ss@h/db", "smtp://user:p/ss@host:25", ["pa/ss", "p/ss"]),
+    ("postgresql://u:p#w@h/db", "smtp://user:p#mail@host", ["p#w", "p#mail"]),
+    ("postgresql://u@h/db?sslmode=require&password=qsecret", "smtps://u:sm?tp@host",
+     ["qsecret", "sm?tp"]),
+    ("postgresql://u:at@sign/s@h/db", "smtp://u:x@y@host:abc", ["at@sign/s", "x@y"]),
+], ids=["slash", "hash", "query", "at-sign"])
+@pytest.mark.parametrize("json_out", [[], ["--json"]], ids=["table", "json"])
+def test_config_show_never_prints_a_tricky_password(
+    run: Run, monkeypatch: pytest.MonkeyPatch, database_url: str, smtp_url: str,
+    passwords: list[str], json_out: list[str],
+) -> None:
+    monkeypatch.setenv("BILLING_DATABASE_URL", database_url)
+    monkeypatch.setenv("BILLING_SMTP_URL", smtp_url)
+    result = run("config", "show", *json_out)
+    assert result.code == 0, result.err
+    shown = result.out.replace("\n", "").replace("│", "").replace(" ", "")
+    for password in passwords:
+        assert password not in result.out and password.replace(" ", "") not in shown
+    assert "***" in result.out
+
+
 def test_invalid_setting_is_a_clear_error(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLING_CHARGE_CONCURRENCY", "many")
     result = run("config", "show")
