@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +97,26 @@ def _without(name: str) -> bytes:
     return signed(fields)
 
 
+def _with_lone_surrogate(name: str) -> bytes:
+    """A notify whose ``name`` is an escaped lone surrogate: valid JSON, but no UTF-8 text, so
+    no sign can be computed over it (a sign field is added so the sign check is reached)."""
+    fields = {**notify_fields(), "sign": "0" * 32, name: "\ud800"}
+    return json.dumps(fields).encode()  # ensure_ascii: written as the escape "\\ud800"
+
+
+UNPARSEABLE = {
+    "nested 60000 deep": b"[" * 60_000,
+    "nested deep in a field": b'{"payOrderId": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+    "lone surrogate in a value": _with_lone_surrogate("cardNum"),
+    "lone surrogate in the sign": _with_lone_surrogate("sign"),
+    "lone surrogate in a key": json.dumps(
+        {**notify_fields(), "sign": "0" * 32, "x\udc00": "1"}).encode(),
+    "raw utf-8 surrogate bytes": signed(notify_fields()).replace(
+        b'"cardType":"UP"', b'"cardType":"\xed\xa0\x80"'),
+}
+"""Bodies the JSON parser or the signer chokes on, which once answered 503 with an ERROR."""
+
+
 REJECTED = {
     "forged amount": _forged(),
     "signed with another key": signed(notify_fields(), key="not-the-merchant-key"),
@@ -110,6 +131,7 @@ REJECTED = {
     "json string": b'"SUCCESS"',
     "empty body": b"",
     "invalid utf-8": b'{"payOrderId": "\xff\xfe"}',
+    **UNPARSEABLE,
 }
 
 
@@ -123,6 +145,20 @@ def test_a_notify_that_is_not_genuine_gets_400_fail_and_changes_nothing(
     assert count(store, Event) == 0
     assert metrics.registry.get_sample_value(
         "billing_notifies_total", {"result": "rejected"}) == 1
+
+
+@pytest.mark.parametrize("body", UNPARSEABLE.values(), ids=UNPARSEABLE.keys())
+def test_an_unparseable_notify_is_a_warning_not_an_error(
+    body: bytes, receiver: ReceiverServer, http: requests.Session, store: Store,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing is wrong with the engine when a body can't be read: a 503 would make the gateway
+    resend it forever, and an ERROR would page someone for junk."""
+    caplog.set_level(logging.INFO)
+    assert_answer(post(http, receiver, body), 400, "FAIL")
+    assert count(store, GatewayNotification) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.WARNING] == []
+    assert any("notify rejected: NotifyMalformed" in r.getMessage() for r in caplog.records)
 
 
 def test_the_content_type_does_not_matter_the_sign_does(
