@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -12,7 +13,9 @@ from billing.catalog.loader import Catalog, load_catalog
 from billing.cli.context import open_store, state
 from billing.cli.output import out, print_json, print_table
 from billing.domain.money import Money
+from billing.domain.timeutil import format_duration
 from billing.services.catalog import CatalogDiff, ChangeKind, apply_catalog, diff_catalog
+from billing.store.models import DunningPolicyRow
 from billing.store.models import Plan as PlanRow
 from billing.store.uow import UnitOfWork
 
@@ -80,21 +83,14 @@ def register(app: typer.Typer) -> None:
 
     @group.command("list")
     def list_(json_out: JsonOpt = False) -> None:
-        """The stored plans with their current version and terms."""
+        """The stored plans with their current version and terms, retries and dunning."""
         store = open_store()
         try:
             with UnitOfWork(store) as uow:
-                rows = list(uow.session.scalars(select(PlanRow).order_by(PlanRow.code)))
-                data = []
-                for row in rows:
-                    cur = next(v for v in row.versions if v.version == row.current_version)
-                    data.append({
-                        "code": row.code, "name": row.name, "version": row.current_version,
-                        "price": Money(cur.price, cur.currency).format(),
-                        "interval": f"{cur.interval_count} {cur.interval_unit}",
-                        "trial_days": row.trial_days, "dunning_policy": row.dunning_policy,
-                        "migration": row.migration, "archived": row.archived,
-                    })
+                policies = {p.name: p.definition
+                            for p in uow.session.scalars(select(DunningPolicyRow))}
+                data = [_plan_view(row, policies) for row in
+                        uow.session.scalars(select(PlanRow).order_by(PlanRow.code))]
         finally:
             store.close()
         if json_out:
@@ -102,6 +98,52 @@ def register(app: typer.Typer) -> None:
         elif not data:
             out.print("no plans stored yet; run `billing plans apply`")
         else:
-            print_table("Plans", list(data[0]), [list(d.values()) for d in data])
+            columns = [c for c in data[0] if c not in TABLE_HIDES]
+            print_table("Plans", [c.replace("_", " ") for c in columns],
+                        [[_cell(d[c]) for c in columns] for d in data])
 
     app.add_typer(group, name="plans")
+
+
+TABLE_HIDES = ("dunning", "migration")
+"""Fields only ``--json`` shows, to keep the table readable: the policy's steps don't fit a cell,
+and how subscribers move to a new version matters only when the catalog changes."""
+
+
+def _plan_view(row: PlanRow, policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A stored plan as people and scripts read it: what a subscriber pays and, when a charge
+    fails, when it is retried and how dunning escalates (the policy is shared, so it is looked up
+    by name; ``None`` if the catalog stored none under that name)."""
+    cur = next(v for v in row.versions if v.version == row.current_version)
+    definition = policies.get(row.dunning_policy)
+    return {
+        "code": row.code, "name": row.name, "version": row.current_version,
+        "price": Money(cur.price, cur.currency).format(),
+        "interval": f"{cur.interval_count} {cur.interval_unit}",
+        "trial_days": row.trial_days,
+        "setup_fee": Money(row.setup_fee, row.currency).format()
+        if row.setup_fee is not None else None,
+        "retry_schedule": [_duration(s) for s in row.retry_schedule],
+        "dunning_policy": row.dunning_policy,
+        "dunning": _policy_view(definition) if definition is not None else None,
+        "migration": row.migration, "archived": row.archived,
+    }
+
+
+def _policy_view(definition: dict[str, Any]) -> dict[str, Any]:
+    """A stored policy definition (seconds) written back as the YAML has it (durations)."""
+    return {
+        "steps": [{"after": _duration(s["after"]), "email": s["email"]}
+                  for s in definition["steps"]],
+        "final_action": {"after": _duration(definition["final_after"]),
+                         "action": definition["final_action"]},
+    }
+
+
+def _duration(seconds: int) -> str:
+    return format_duration(timedelta(seconds=seconds))
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(value) if isinstance(value, list) else value
+

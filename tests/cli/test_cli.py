@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.cli import customers_cmd
+from billing.cli import customers_cmd, output
 from billing.gateway.masking import redact_pans
 from tests.cli.conftest import Run
 
@@ -117,6 +117,32 @@ def test_plans_validate_apply_list_diff(run_db: Run, plans_dir: Path) -> None:
     assert {p["code"] for p in listed} >= {"starter-monthly", "pro-annual", "coffee-weekly"}
     again = run_db("plans", "diff", str(plans_dir), "--json").json()
     assert {p["change"] for p in again["plans"]} == {"unchanged"}
+
+
+def test_plans_list_shows_setup_fee_retries_and_the_dunning_policy(
+    run_db: Run, plans_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_db("plans", "apply", str(plans_dir)).code == 0
+    listed = {p["code"]: p for p in run_db("plans", "list", "--json").json()}
+    pro, coffee = listed["pro-monthly"], listed["coffee-weekly"]
+    assert (pro["setup_fee"], coffee["setup_fee"]) == ("25.00 CAD", None)
+    assert pro["retry_schedule"] == ["1d", "3d", "5d", "1w"]  # format_duration: largest unit
+    assert coffee["retry_schedule"] == ["12h", "1d", "2d"]
+    assert coffee["dunning_policy"] == "strict"
+    assert coffee["dunning"] == {
+        "steps": [{"after": "0s", "email": "payment_failed"},
+                  {"after": "2d", "email": "final_notice"}],
+        "final_action": {"after": "4d", "action": "cancel"},
+    }
+    assert listed["pro-annual"]["dunning"]["final_action"] == {"after": "30d",
+                                                               "action": "mark_unpaid"}
+    monkeypatch.setattr(output.out, "width", 200)  # a wide terminal: no cell wraps
+    table = run_db("plans", "list")
+    assert table.code == 0 and "setup fee" in table.out and "retry schedule" in table.out
+    [coffee_row] = [line for line in table.out.splitlines() if "coffee-weekly" in line]
+    assert "12h, 1d, 2d" in coffee_row and "strict" in coffee_row
+    [pro_row] = [line for line in table.out.splitlines() if "pro-monthly" in line]
+    assert "25.00 CAD" in pro_row
 
 
 def test_broken_plan_file_reports_file_line_field_and_exit_2(
