@@ -27,7 +27,8 @@ def expiry_end(expiry: str) -> date | None:
     >>> expiry_end("1226")
     datetime.date(2027, 1, 1)
     """
-    if len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[:2]) <= 12:
+    if len(expiry) != 4 or not (expiry.isascii() and expiry.isdigit()) or not (
+            1 <= int(expiry[:2]) <= 12):
         return None
     month, year = int(expiry[:2]), 2000 + int(expiry[2:])
     return date(year + month // 12, month % 12 + 1, 1)

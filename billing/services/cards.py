@@ -140,11 +140,13 @@ def add_direct(deps: Deps, customer_ref: str, *, number: SecretStr, cvv: SecretS
                expiry: str, holder: str) -> CardView:
     """Vault a card whose number we were given (PCI DSS merchants only); store only the token."""
     digits = number.get_secret_value().replace(" ", "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
         raise InvalidInput("card number must be 12 to 19 digits")
-    if not cvv.get_secret_value().isdigit() or len(cvv.get_secret_value()) not in (3, 4):
+    cvv_text = cvv.get_secret_value()
+    if not (cvv_text.isascii() and cvv_text.isdigit()) or len(cvv_text) not in (3, 4):
         raise InvalidInput("CVV must be 3 or 4 digits")
-    if len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[:2]) <= 12:
+    if len(expiry) != 4 or not (expiry.isascii() and expiry.isdigit()) or not (
+            1 <= int(expiry[:2]) <= 12):
         raise InvalidInput("expiry must be MMYY, e.g. 0727")
     with UnitOfWork(deps.store) as uow:
         customer = find_customer(uow, customer_ref)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from billing.clock import Clock
 from billing.domain.calendar import zone
 from billing.errors import Conflict, InvalidInput, NotFound
+from billing.gateway.masking import redact_pans
 from billing.services.events import record_event
 from billing.store.models import MAX_ROW_ID, Customer
 from billing.store.uow import UnitOfWork
@@ -52,6 +53,11 @@ class NewCustomer(BaseModel):
             raise ValueError("must not contain whitespace")
         if any(unicodedata.category(ch).startswith("C") for ch in value):
             raise ValueError("must not contain control or invisible characters")
+        if redact_pans(value) != value:
+            # 12 to 19 digits in a row look like a card number, and card numbers are never
+            # stored: a merchant who typed one here meant the card, not the customer.
+            raise ValueError("must not contain a run of 12 or more digits (it looks like a "
+                             "card number, which is never stored)")
         return value
 
     @field_validator("timezone")

@@ -55,6 +55,8 @@ def test_bad_customer_input_is_one_line_exit_2_and_stores_nothing(
     ("cus\x1b[31m", "must not contain control or invisible characters"),
     ("cus\u202e1", "must not contain control or invisible characters"),
     ("cus\u200b1", "must not contain control or invisible characters"),
+    ("6250947000000014", "looks like a card number"),
+    ("cus-6250947000000014", "looks like a card number"),
 ])
 def test_external_ids_that_could_name_someone_else_are_refused(
     run_db: Run, external_id: str, why: str
