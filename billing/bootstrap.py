@@ -7,11 +7,13 @@ built (for the real IOTPay or for an in-process sandbox), and the configuration 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import SecretStr
@@ -34,9 +36,12 @@ from billing.store.migrate import require_current
 from billing.store.uow import UnitOfWork
 
 
+@cache
 def worker_name() -> str:
-    """Who holds a lease: host and pid, so an operator can tell daemons apart."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+    """Who holds a lease: host and pid, so an operator can tell daemons apart, and a random part
+    made once per process, because two containers can share a hostname and both be pid 1, and a
+    lease is only as exclusive as its owner's name."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
