@@ -85,22 +85,28 @@ class DunningPlan:
         )
 
 
+CATCH_UP_GAP = timedelta(hours=1)
+"""A retry whose time passed while a decline was unknown is made this long after the decline is
+learned: an answer settled late (a lost reply, a re-send of the same order) is never followed by
+another charge seconds later."""
+
+
 def next_retry(plan: DunningPlan, started_at: datetime, last_attempt_at: datetime,
                at: datetime) -> datetime | None:
-    """When to charge again, at ``at``, after the attempt made at ``last_attempt_at`` failed;
+    """When to charge again, at ``at``, after the attempt created at ``last_attempt_at`` failed;
     ``None`` once the schedule is exhausted.
 
     Offsets count from the first failure: with ``[1d, 3d]`` and a first failure on Jan 1, the
     retries are Jan 2 and Jan 4. Each retry uses up the first offset after the attempt before
     it, so an invoice is never charged more often than the schedule lists, however late a
     decline becomes known. An offset already past when the decline is learned (an outage, a
-    lost answer settled by a query) is charged now, once; the offsets it overtook are skipped,
-    so a late start never fires a burst of retries.
+    lost answer settled by a query or a re-send) is charged ``CATCH_UP_GAP`` later, once; the
+    offsets it overtook are skipped, so a late start never fires a burst of retries.
     """
     for offset in plan.retry_offsets:
         when = started_at + offset
         if when > last_attempt_at:
-            return max(when, at)
+            return when if when > at else at + CATCH_UP_GAP
     return None
 
 

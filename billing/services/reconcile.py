@@ -121,7 +121,6 @@ def _resend_same_order(deps: Deps, intent: Intent, at: datetime) -> str:
             return att.state
         att.state, att.lease_until = AttemptState.SENDING, (
             deps.clock.now() + deps.config.send_lease)
-        invoice.last_attempt_at = at  # the re-send is a charge: the retry schedule counts it
         intent = replace(intent, lease_until=att.lease_until)
         record_event(session, at, "payment.resent_same_order", invoice_id=invoice.id,
                      customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.domain.dunning import (
+    CATCH_UP_GAP,
     DunningEmail,
     DunningPlan,
     DunningState,
@@ -91,10 +92,10 @@ def test_retries_are_offsets_from_the_first_failure() -> None:
 
 def test_a_decline_learned_late_still_gets_the_retry_that_came_due_meanwhile() -> None:
     # the 1d retry was made; its decline is only learned at 3d (a lost answer, then a query):
-    # the 3d retry is due now, once, and the 5d one follows on schedule
-    assert next_retry(PLAN, T0, T0 + DAY, T0 + 3 * DAY) == T0 + 3 * DAY
-    # learned at 6d: one retry now (for 3d), and 5d is skipped, never a burst
-    assert next_retry(PLAN, T0, T0 + DAY, T0 + 6 * DAY) == T0 + 6 * DAY
+    # the 3d retry is made an hour later, once, and the 5d one follows on schedule
+    assert next_retry(PLAN, T0, T0 + DAY, T0 + 3 * DAY) == T0 + 3 * DAY + CATCH_UP_GAP
+    # learned at 6d: one retry soon (for 3d), and 5d is skipped, never a burst
+    assert next_retry(PLAN, T0, T0 + DAY, T0 + 6 * DAY) == T0 + 6 * DAY + CATCH_UP_GAP
     assert next_retry(PLAN, T0, T0 + 6 * DAY, T0 + 6 * DAY) == T0 + 7 * DAY
 
 
@@ -162,7 +163,7 @@ def test_next_retry_is_never_before_now_and_always_after_the_last_attempt(
     last, at = T0 + timedelta(hours=made), T0 + timedelta(hours=made + learned)
     when = next_retry(PLAN, T0, last, at)
     assert when is None or (when >= at and when > last)
-    assert when is None or when == at or when - T0 in PLAN.retry_offsets
+    assert when is None or when == at + CATCH_UP_GAP or when - T0 in PLAN.retry_offsets
 
 
 @given(st.lists(st.integers(min_value=0, max_value=72), min_size=1, max_size=12))
