@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from billing.domain.money import Money
+from billing.domain.money import MAX_CHARGE, Money, max_charge
 from billing.domain.timeutil import format_duration, parse_duration
 from billing.errors import InvalidInput
 
@@ -78,9 +78,14 @@ def _amount(value: Any, info: ValidationInfo) -> int | None:
         return None
     currency = info.data.get("currency", "CAD")
     try:
-        return Money.parse(value, currency).amount
+        amount = Money.parse(value, currency)
     except InvalidInput as exc:
         raise ValueError(str(exc)) from None
+    if amount.amount > MAX_CHARGE:
+        # No subscription to such a plan could ever be charged; say so when the plan is written.
+        raise ValueError(f"{amount} is more than the {max_charge(currency)} the gateway can "
+                         "charge in one payment")
+    return amount.amount
 
 
 class PlanSpec(StrictModel):

@@ -29,8 +29,8 @@ MAX_ID = MAX_ROW_ID
 """The largest id the schema holds on both backends (``2**31 - 1``)."""
 
 
-def bounded_int(what: str, low: int = 1) -> Callable[[Any], int]:
-    """A typer ``parser`` accepting ASCII digits from ``low`` to ``MAX_ID``, for ``what``.
+def bounded_int(what: str, low: int = 1, high: int = MAX_ID) -> Callable[[Any], int]:
+    """A typer ``parser`` accepting ASCII digits from ``low`` to ``high``, for ``what``.
 
     ``int()`` alone would also take ``'1_000'``, ``'+5'`` and non-ASCII digits ('١'); an id is
     plain digits, anything else is a mistake to report, not to reinterpret.
@@ -41,9 +41,9 @@ def bounded_int(what: str, low: int = 1) -> Callable[[Any], int]:
             return value
         text = str(value).strip()
         # The length check first: int() refuses strings of over 4300 digits with a ValueError.
-        if text.isascii() and text.isdigit() and len(text) <= 20 and low <= int(text) <= MAX_ID:
+        if text.isascii() and text.isdigit() and len(text) <= 20 and low <= int(text) <= high:
             return int(text)
-        raise InvalidInput(f"{what} must be a whole number from {low} to {MAX_ID} "
+        raise InvalidInput(f"{what} must be a whole number from {low} to {high} "
                            f"(got {str(value)!r})")
 
     return parse

@@ -12,14 +12,17 @@ from sqlalchemy import select
 
 from billing.cli.context import open_store, state
 from billing.cli.output import out, print_fields, print_json, print_table
-from billing.cli.params import SubscriptionId
+from billing.cli.params import SubscriptionId, bounded_int
 from billing.domain.money import Money
+from billing.domain.plans import MAX_QUANTITY
 from billing.domain.timeutil import parse_instant
 from billing.services import subscriptions as subs
 from billing.store.models import Invoice
 from billing.store.uow import UnitOfWork
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+QuantityOpt = Annotated[int, typer.Option(parser=bounded_int("--quantity", 1, MAX_QUANTITY),
+                                          metavar="N", help="Seats or units.")]
 
 
 def _show(view: dict[str, Any], json_out: bool, title: str) -> None:
@@ -58,8 +61,10 @@ def register(app: typer.Typer) -> None:
         card: Annotated[str | None, typer.Option(help="Card id; default: newest active card.")]
         = None,
         start: Annotated[str | None, typer.Option(help="ISO instant; default now.")] = None,
-        trial_days: Annotated[int | None, typer.Option(help="Override the plan's trial.")] = None,
-        quantity: Annotated[int, typer.Option(min=1)] = 1,
+        trial_days: Annotated[int | None, typer.Option(
+            parser=bounded_int("--trial-days", 0, 730), metavar="DAYS",
+            help="Override the plan's trial.")] = None,
+        quantity: QuantityOpt = 1,
         json_out: JsonOpt = False,
     ) -> None:
         """Subscribe CUSTOMER to PLAN; the first invoice is issued at once unless in trial."""
@@ -140,7 +145,9 @@ def register(app: typer.Typer) -> None:
     def change_plan(
         sub_id: SubscriptionId,
         plan: Annotated[str | None, typer.Option(help="New plan code.")] = None,
-        quantity: Annotated[int | None, typer.Option(min=1, help="New quantity.")] = None,
+        quantity: Annotated[int | None, typer.Option(
+            parser=bounded_int("--quantity", 1, MAX_QUANTITY), metavar="N",
+            help="New quantity.")] = None,
         when: Annotated[str, typer.Option(help="auto (upgrade now, downgrade at period end), "
                                           "now, or period_end.")] = "auto",
         preview: Annotated[bool, typer.Option("--preview", help="Show amounts; change nothing.")]

@@ -21,6 +21,11 @@ ROUNDING = ROUND_HALF_UP
 _SHIFT = Context(prec=MAX_PREC)
 """Moving the decimal point must not round: the default context keeps only 28 significant digits."""
 
+MAX_CHARGE = 2**31 - 1
+"""The most one charge may be, in minor units. The gateway's ``amount`` is a signed 32-bit
+``Int`` of cents, so 21,474,836.47 CAD is the largest amount it can take in one payment; an
+invoice above it could never be collected, so nothing that issues one may be accepted."""
+
 
 def round_half_up(value: Fraction) -> int:
     """Round an exact ratio to a whole number, halves away from zero (``ROUNDING``), exactly."""
@@ -150,3 +155,24 @@ class Money:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def max_charge(currency: str) -> Money:
+    """``MAX_CHARGE`` in ``currency``, for messages and comparisons."""
+    return Money(MAX_CHARGE, currency)
+
+
+def check_chargeable(amount: Money, what: str = "the amount") -> Money:
+    """Return ``amount`` if the gateway can charge it in one payment, else raise ``InvalidInput``.
+
+    One cent up to ``MAX_CHARGE``. The message names the limit, so the user knows what fits:
+    ``check_chargeable(Money(2**31, "CAD"), "the first invoice")`` says "the first invoice would
+    be 21474836.48 CAD, more than the 21474836.47 CAD the gateway can charge in one payment".
+    """
+    if amount.amount < 1:
+        raise InvalidInput(f"{what} must be at least {Money(1, amount.currency)} "
+                           f"(got {amount})")
+    if amount.amount > MAX_CHARGE:
+        raise InvalidInput(f"{what} would be {amount}, more than the "
+                           f"{max_charge(amount.currency)} the gateway can charge in one payment")
+    return amount

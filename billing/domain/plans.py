@@ -12,7 +12,12 @@ from datetime import timedelta
 from enum import StrEnum
 
 from billing.domain.calendar import Interval
-from billing.domain.money import Money
+from billing.domain.money import Money, check_chargeable
+from billing.errors import InvalidInput
+
+MAX_QUANTITY = 1_000_000
+"""Seats or units on one subscription: far above any real order, low enough that a slip such as
+``--quantity 99999999999`` is refused as a mistake instead of priced."""
 
 
 class MigrationPolicy(StrEnum):
@@ -54,3 +59,30 @@ class Plan:
     retry_schedule: tuple[timedelta, ...]
     dunning_policy: str
     migration: MigrationPolicy
+
+
+def check_quantity(quantity: int) -> int:
+    """Return ``quantity`` if it is a whole number from 1 to ``MAX_QUANTITY``."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidInput(f"quantity must be a whole number (got {quantity!r})")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"quantity must be between 1 and {MAX_QUANTITY} (got {quantity})")
+    return quantity
+
+
+def check_billable(price: Money, quantity: int, setup_fee: Money | None = None) -> Money:
+    """The largest invoice these terms can issue, refused if the gateway could not charge it.
+
+    A renewal invoice is ``price x quantity``, the first one adds the setup fee, and a proration
+    invoice is a fraction of the new period's total, so no invoice of an accepted subscription
+    exceeds this amount. A free plan (zero) issues invoices that are settled without a charge.
+
+    >>> check_billable(Money(1900, "CAD"), 3, Money(2500, "CAD")).format()
+    '82.00 CAD'
+    """
+    check_quantity(quantity)
+    largest = price.times(quantity) + (setup_fee or Money.zero(price.currency))
+    if largest.amount:
+        fee = f" plus the {setup_fee} setup fee" if setup_fee and setup_fee.amount else ""
+        check_chargeable(largest, f"one period of {quantity} x {price}{fee}")
+    return largest

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from billing.clock import Clock
 from billing.domain.calendar import local_date, start_of_local_day
 from billing.domain.money import Money
+from billing.domain.plans import check_billable, check_quantity
 from billing.domain.proration import prorate_change
 from billing.domain.subscriptions import Event, LifecyclePolicy, Status
 from billing.errors import Conflict, InvalidInput, NotFound
@@ -50,6 +51,10 @@ def _card(uow: UnitOfWork, customer: Customer, ref: str | None) -> Card | None:
     return uow.session.scalar(query.order_by(Card.id.desc()).limit(1))
 
 
+def _setup_fee(plan: Plan, currency: str) -> Money | None:
+    return Money(plan.setup_fee, currency) if plan.setup_fee else None
+
+
 def get_subscription(uow: UnitOfWork, sub_id: int) -> Subscription:
     sub = uow.session.get(Subscription, sub_id, with_for_update=True)
     if sub is None:
@@ -62,14 +67,15 @@ def create_subscription(
     start: datetime | None = None, trial_days: int | None = None, quantity: int = 1,
 ) -> dict[str, Any]:
     """Subscribe a customer; bills period 0 at once unless a trial comes first."""
-    if quantity < 1:
-        raise InvalidInput("quantity must be at least 1")
+    check_quantity(quantity)
     if trial_days is not None and not 0 <= trial_days <= 730:
         raise InvalidInput("trial days must be between 0 and 730")
     now = clock.now()
     session = uow.session
     cust = find_customer(uow, customer)
     plan_row, version = _plan(uow, plan)
+    check_billable(Money(version.price, version.currency), quantity,
+                   _setup_fee(plan_row, version.currency))
     card_row = _card(uow, cust, card)
     begin = start or now
     trial = plan_row.trial_days if trial_days is None else trial_days
@@ -182,9 +188,11 @@ def change_plan(
     old_plan = uow.session.get(Plan, sub.plan_id)
     assert old_version is not None and old_plan is not None
     new_plan, new_version = _plan(uow, plan) if plan else (old_plan, old_version)
-    qty = quantity if quantity is not None else sub.quantity
-    if qty < 1:
-        raise InvalidInput("quantity must be at least 1")
+    qty = check_quantity(quantity if quantity is not None else sub.quantity)
+    # The setup fee is still ahead only while no period has been billed.
+    check_billable(Money(new_version.price, new_version.currency), qty,
+                   _setup_fee(new_plan, new_version.currency)
+                   if sub.current_period_start is None else None)
     old_total = Money(old_version.price * sub.quantity, old_version.currency)
     new_total = Money(new_version.price * qty, new_version.currency)
     same_interval = (old_version.interval_unit, old_version.interval_count) == (

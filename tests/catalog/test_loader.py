@@ -145,3 +145,17 @@ def test_currency_other_than_cad_is_refused(tmp_path: Path) -> None:
     bad = GOOD_PLAN.replace('price: "29.00"', 'currency: USD\n    price: "29.00"')
     problems = _problems(_write(tmp_path, **{"a.yaml": bad, "p.yaml": POLICY}))
     assert problems == [f"{tmp_path}/a.yaml:5: plans[0].currency: must be one of CAD (got 'USD')"]
+
+
+def test_a_price_or_setup_fee_the_gateway_cannot_charge_is_refused(tmp_path: Path) -> None:
+    big = GOOD_PLAN.replace('price: "29.00"', 'price: "21474836.48"\n    setup_fee: 2147483648')
+    problems = _problems(_write(tmp_path, **{"a.yaml": big, "b.yaml": POLICY}))
+    limit = "more than the 21474836.47 CAD the gateway can charge in one payment"
+    assert problems == [f"{tmp_path}/a.yaml:5: plans[0].price: 21474836.48 CAD is {limit}",
+                        f"{tmp_path}/a.yaml:6: plans[0].setup_fee: 21474836.48 CAD is {limit}"]
+
+
+def test_a_price_at_the_gateway_limit_is_accepted(tmp_path: Path) -> None:
+    top = GOOD_PLAN.replace('price: "29.00"', "price: 2147483647")
+    catalog = load_catalog(_write(tmp_path, **{"a.yaml": top, "b.yaml": POLICY}))
+    assert catalog.plans["pro"].terms.price == Money(2147483647, "CAD")
