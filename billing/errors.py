@@ -3,7 +3,8 @@
     BillingError                 root of every error this package raises on purpose
     ├── UserError                input the user can fix; the CLI prints one line, exit 2
     │   ├── ConfigError          settings or config file are invalid
-    │   ├── CatalogError         plan YAML is invalid; carries every problem found, with locations
+    │   ├── FileProblems         a user's file is invalid; carries every problem, with locations
+    │   │   └── CatalogError     plan YAML is invalid
     │   ├── InvalidInput         a command argument or field is invalid
     │   ├── NotFound             a referenced customer, plan, invoice... does not exist
     │   └── Conflict             the request contradicts stored state (duplicate id, wrong status)
@@ -55,12 +56,17 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class CatalogError(UserError):
-    """The plan catalog is invalid; ``problems`` lists every mistake found, not only the first."""
+class FileProblems(UserError):
+    """A file the user gave is invalid; ``problems`` lists every mistake found, not only the first,
+    so one run shows everything to fix."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class CatalogError(FileProblems):
+    """The plan catalog is invalid."""
 
 
 class GatewayError(BillingError):

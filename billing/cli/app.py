@@ -16,7 +16,7 @@ import typer
 
 from billing.cli import context
 from billing.cli.output import error_line
-from billing.errors import BillingError, CatalogError, UserError
+from billing.errors import BillingError, FileProblems, UserError
 from billing.gateway.masking import redact_pans
 
 app = typer.Typer(
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         _register_commands()
         state.command = command_path(args)
         return _invoke(args)
-    except CatalogError as exc:
+    except FileProblems as exc:
         for problem in exc.problems:
             error_line(str(problem))
         return 2

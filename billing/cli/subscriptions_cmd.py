@@ -1,21 +1,24 @@
-"""``billing subscriptions create | list | show | cancel | reactivate | pause | resume |
+"""``billing subscriptions create | import | list | show | cancel | reactivate | pause | resume |
 change-plan``."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
 from billing.cli.context import open_store, state
+from billing.cli.import_csv import read_import_csv
 from billing.cli.output import out, print_fields, print_json, print_table
 from billing.cli.params import SubscriptionId, bounded_int
 from billing.domain.money import Money
 from billing.domain.plans import MAX_QUANTITY
 from billing.domain.timeutil import parse_instant
+from billing.services import imports
 from billing.services import subscriptions as subs
 from billing.store.models import Invoice
 from billing.store.uow import UnitOfWork
@@ -60,17 +63,55 @@ def register(app: typer.Typer) -> None:
         plan: Annotated[str, typer.Argument(help="Plan code.")],
         card: Annotated[str | None, typer.Option(help="Card id; default: newest active card.")]
         = None,
-        start: Annotated[str | None, typer.Option(help="ISO instant; default now.")] = None,
+        start: Annotated[str | None, typer.Option(
+            help="ISO instant; default now. A past start bills only the current period.")]
+        = None,
+        backfill: Annotated[bool, typer.Option(
+            "--backfill", help="With a past --start: bill the earlier periods too (at most 24).")]
+        = False,
         trial_days: Annotated[int | None, typer.Option(
             parser=bounded_int("--trial-days", 0, 730), metavar="DAYS",
             help="Override the plan's trial.")] = None,
         quantity: QuantityOpt = 1,
         json_out: JsonOpt = False,
     ) -> None:
-        """Subscribe CUSTOMER to PLAN; the first invoice is issued at once unless in trial."""
+        """Subscribe CUSTOMER to PLAN; the current period is invoiced at once unless in trial."""
         begin: datetime | None = parse_instant(start) if start else None
         run(subs.create_subscription, json_out, "Subscription created", customer=customer,
-            plan=plan, card=card, start=begin, trial_days=trial_days, quantity=quantity)
+            plan=plan, card=card, start=begin, trial_days=trial_days, quantity=quantity,
+            backfill=backfill)
+
+    @group.command("import")
+    def import_(
+        file: Annotated[Path, typer.Argument(help="CSV: customer, plan, paid_through "
+                                             "[, quantity, card, external_ref].")],
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; change "
+                                              "nothing.")] = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Bring subscribers from another system, each paid up to a date; all rows or none.
+
+        See docs/operations.md, "Migrating subscribers".
+        """
+        rows, problems = read_import_csv(file)
+        store = open_store()
+        try:
+            with UnitOfWork(store) as uow:
+                report = imports.import_subscriptions(uow, state().clock(), rows,
+                                                      source=str(file), dry_run=dry_run,
+                                                      problems=problems)
+        finally:
+            store.close()
+        if json_out:
+            print_json(asdict(report))
+            return
+        print_table(f"Import of {file}" + (" (dry run)" if dry_run else ""),
+                    ["line", "customer", "plan", "outcome", "id", "note"],
+                    [(r.line, r.customer, r.plan, r.outcome, r.subscription, r.note)
+                     for r in report.rows])
+        verb = ("would import", "would skip") if dry_run else ("imported", "skipped")
+        out.print(f"{verb[0]} {report.imported}, {verb[1]} {report.skipped} (already imported)"
+                  + ("; nothing was changed" if dry_run else ""))
 
     @group.command("list")
     def list_(

@@ -14,11 +14,13 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from billing.clock import Clock
-from billing.domain.calendar import local_date, start_of_local_day
+from billing.domain.calendar import BillingCalendar, local_date, start_of_local_day
 from billing.domain.money import Money
 from billing.domain.plans import check_billable, check_quantity
 from billing.domain.proration import prorate_change
+from billing.domain.starts import FirstBilling, check_ahead, first_billing
 from billing.domain.subscriptions import Event, LifecyclePolicy, Status
+from billing.domain.timeutil import to_utc
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.services.customers import find_customer
 from billing.services.events import record_event
@@ -31,7 +33,8 @@ from billing.store.uow import UnitOfWork
 When = Literal["auto", "now", "period_end"]
 
 
-def _plan(uow: UnitOfWork, code: str) -> tuple[Plan, PlanVersion]:
+def find_plan(uow: UnitOfWork, code: str) -> tuple[Plan, PlanVersion]:
+    """A plan that can be sold, with the version new subscriptions get (its current one)."""
     plan = uow.session.scalar(select(Plan).where(Plan.code == code))
     if plan is None:
         raise NotFound(f"no plan {code!r}; run `billing plans apply` after adding it")
@@ -41,7 +44,8 @@ def _plan(uow: UnitOfWork, code: str) -> tuple[Plan, PlanVersion]:
     return plan, version
 
 
-def _card(uow: UnitOfWork, customer: Customer, ref: str | None) -> Card | None:
+def find_active_card(uow: UnitOfWork, customer: Customer, ref: str | None) -> Card | None:
+    """The customer's active card ``ref`` (an error if it isn't one), or their newest one."""
     query = select(Card).where(Card.customer_id == customer.id, Card.status == "active")
     if ref is not None:
         card = uow.session.scalar(query.where(Card.gateway_card_id == ref))
@@ -65,39 +69,72 @@ def get_subscription(uow: UnitOfWork, sub_id: int) -> Subscription:
 def create_subscription(
     uow: UnitOfWork, clock: Clock, *, customer: str, plan: str, card: str | None = None,
     start: datetime | None = None, trial_days: int | None = None, quantity: int = 1,
+    backfill: bool = False,
 ) -> dict[str, Any]:
-    """Subscribe a customer; bills period 0 at once unless a trial comes first."""
+    """Subscribe a customer and bill the period that contains now, unless a trial comes first.
+
+    A ``start`` in the past keeps its local date as the anchor (the calendar is the customer's),
+    but the periods before the current one are not billed: they are skipped and the view says
+    so. ``backfill`` bills them too, oldest first, within ``MAX_BACKFILL``
+    (``billing.domain.starts``). A trial always runs from the start.
+    """
     check_quantity(quantity)
     if trial_days is not None and not 0 <= trial_days <= 730:
         raise InvalidInput("trial days must be between 0 and 730")
     now = clock.now()
     session = uow.session
     cust = find_customer(uow, customer)
-    plan_row, version = _plan(uow, plan)
+    plan_row, version = find_plan(uow, plan)
     check_billable(Money(version.price, version.currency), quantity,
                    _setup_fee(plan_row, version.currency))
-    card_row = _card(uow, cust, card)
-    begin = start or now
+    card_row = find_active_card(uow, cust, card)
+    begin = to_utc(start) if start else now
+    check_ahead(local_date(begin, cust.timezone), now, cust.timezone, "the start")
     trial = plan_row.trial_days if trial_days is None else trial_days
     anchor = local_date(begin, cust.timezone) + timedelta(days=trial)
-    first = start_of_local_day(anchor, cust.timezone)
     sub = Subscription(
         customer_id=cust.id, plan_id=plan_row.id, plan_version_id=version.id,
         card_id=card_row.id if card_row else None,
         status=(Status.TRIALING if trial else Status.ACTIVE).value, quantity=quantity,
         timezone=cust.timezone, anchor_date=anchor, started_at=begin,
-        trial_end=first if trial else None, next_period_index=0, next_renewal_at=first,
+        trial_end=start_of_local_day(anchor, cust.timezone) if trial else None,
         cancel_at_period_end=False, created_at=now, updated_at=now,
     )
+    calendar = calendar_of(sub, version)
+    billing = first_billing(calendar, now, backfill=backfill)
+    sub.next_period_index = billing.first
+    sub.next_renewal_at = calendar.boundary(billing.first)
     session.add(sub)
     session.flush()
     record_event(session, now, "subscription.created", subscription_id=sub.id,
                  customer_id=cust.id, plan=plan_row.code, version=version.version,
-                 status=sub.status, anchor=anchor.isoformat(), quantity=quantity)
-    renew_subscription(session, sub, now)
-    view = describe(uow, sub)
+                 status=sub.status, anchor=anchor.isoformat(), quantity=quantity,
+                 started_at=begin.isoformat(), first_period=billing.first,
+                 skipped_periods=billing.skipped or None,
+                 backfilled_periods=billing.backfilled if backfill else None)
+    issued = renew_subscription(session, sub, now)
+    view = {**describe(uow, sub), **_first_billing_view(calendar, billing, issued)}
     uow.commit()
     return view
+
+
+def _first_billing_view(calendar: BillingCalendar, billing: FirstBilling,
+                        issued: list[Invoice]) -> dict[str, Any]:
+    """Which periods creating the subscription billed and which it skipped, in words."""
+    periods = [i.period_index for i in issued if i.period_index is not None]
+    billed = None
+    if periods:
+        first, last = min(periods), max(periods)
+        span = f"{calendar.boundary_date(first)} to {calendar.boundary_date(last + 1)}"
+        billed = f"period {first} ({span})" if first == last else (
+            f"periods {first} to {last} ({span}), oldest first")
+    skipped = None
+    if billing.skipped:
+        count = billing.skipped
+        skipped = (f"{count} earlier period{'s' if count > 1 else ''} "
+                   f"({calendar.anchor} to {calendar.boundary_date(billing.first)}); "
+                   "--backfill bills them")
+    return {"invoices_issued": len(issued), "billed": billed, "not_billed": skipped}
 
 
 def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool,
@@ -187,7 +224,7 @@ def change_plan(
     old_version = uow.session.get(PlanVersion, sub.plan_version_id)
     old_plan = uow.session.get(Plan, sub.plan_id)
     assert old_version is not None and old_plan is not None
-    new_plan, new_version = _plan(uow, plan) if plan else (old_plan, old_version)
+    new_plan, new_version = find_plan(uow, plan) if plan else (old_plan, old_version)
     qty = check_quantity(quantity if quantity is not None else sub.quantity)
     # The setup fee is still ahead only while no period has been billed.
     check_billable(Money(new_version.price, new_version.currency), qty,
@@ -197,11 +234,14 @@ def change_plan(
     new_total = Money(new_version.price * qty, new_version.currency)
     same_interval = (old_version.interval_unit, old_version.interval_count) == (
         new_version.interval_unit, new_version.interval_count)
-    in_period = sub.current_period_start is not None and sub.status != Status.TRIALING.value
+    # An imported subscription has a current period (paid elsewhere) but no period billed here
+    # (``next_period_index`` 0) until its first renewal: nothing to prorate against yet.
+    in_period = (sub.current_period_start is not None and sub.next_period_index > 0
+                 and sub.status != Status.TRIALING.value)
     immediate = {"now": True, "period_end": False}.get(when, new_total > old_total)
     if immediate and not (same_interval and in_period):
         raise Conflict("this change can only take effect at the period end "
-                       "(different interval, or no paid period yet)")
+                       "(different interval, or no period billed yet)")
     result = ChangePreview(sub.id, f"{old_plan.code} v{old_version.version}",
                            f"{new_plan.code} v{new_version.version}", sub.quantity, qty,
                            "now" if immediate else "period_end", old_total.format(),
