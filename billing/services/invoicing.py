@@ -19,6 +19,7 @@ from billing.domain.invoices import InvoiceKind, InvoiceStatus
 from billing.domain.money import Money
 from billing.domain.subscriptions import Event as SubEvent
 from billing.domain.subscriptions import LifecyclePolicy, Status
+from billing.errors import Conflict
 from billing.services.events import record_event
 from billing.services.lifecycle import apply_event
 from billing.services.outbox import drop_unsent_dunning
@@ -121,12 +122,48 @@ def settle_paid(session: Session, invoice: Invoice, attempt: PaymentAttempt, at:
                  subscription_id=invoice.subscription_id, invoice_id=invoice.id,
                  number=invoice.number, amount=attempt.amount,
                  mch_order_no=attempt.mch_order_no)
+    _after_payment(session, invoice, at, policy)
+    return True
+
+
+def _after_payment(session: Session, invoice: Invoice, at: datetime,
+                   policy: LifecyclePolicy | None) -> None:
     if invoice.subscription_id is not None:
         sub = session.get(Subscription, invoice.subscription_id)
         if sub is not None:
             apply_event(session, sub, _payment_event(session, sub), at, policy,
                         invoice=invoice.number)
-    return True
+
+
+def reduce_open_invoice(session: Session, invoice: Invoice, amount: int, at: datetime, *,
+                        description: str, period_end: datetime) -> None:
+    """Take ``amount`` off an open invoice with a negative ``proration`` line.
+
+    This is how a credit reaches an invoice that is not paid yet: the customer owes less, and no
+    credit balance is created from money that may never come. ``subtotal`` stays the sum of the
+    lines and ``total`` stays ``subtotal - credit_applied``; an invoice reduced to zero is paid
+    on the spot, like one issued at zero, and may make its subscription paid up. The caller has
+    locked the invoice and made sure no charge for it is in flight.
+    """
+    if invoice.status != InvoiceStatus.OPEN or not 0 < amount <= invoice.total:
+        raise Conflict(f"cannot take {money(amount, invoice.currency)} off {invoice.number} "
+                       f"({invoice.status}, {money(invoice.total, invoice.currency)} owed)")
+    invoice.lines.append(InvoiceLine(
+        kind=InvoiceKind.PRORATION.value, description=description[:200], quantity=1,
+        unit_amount=-amount, amount=-amount, period_start=at, period_end=period_end))
+    invoice.subtotal -= amount
+    invoice.total -= amount
+    record_event(session, at, "invoice.reduced", customer_id=invoice.customer_id,
+                 subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                 number=invoice.number, amount=amount, total=invoice.total)
+    if invoice.total == 0:
+        invoice.status, invoice.paid_at, invoice.next_attempt_at = InvoiceStatus.PAID, at, None
+        if invoice.dunning_started_at is not None:
+            drop_unsent_dunning(session, [invoice.id])
+        record_event(session, at, "invoice.paid", customer_id=invoice.customer_id,
+                     subscription_id=invoice.subscription_id, invoice_id=invoice.id,
+                     number=invoice.number, amount=0, reason="reduced to zero")
+        _after_payment(session, invoice, at, None)
 
 
 def _payment_event(session: Session, sub: Subscription) -> SubEvent:

@@ -1,8 +1,10 @@
 """Subscription use cases: create, cancel, reactivate, pause, resume, change plan or quantity.
 
 Each is one unit of work ending in a commit (or, for ``preview``, a rollback). Status changes go
-through ``billing.domain.subscriptions.transition``; amounts through ``billing.domain.proration``.
-Creating or resuming renews inline, so the first invoice exists as soon as the command returns.
+through ``billing.domain.subscriptions.transition``; amounts through ``billing.domain.proration``,
+whose ``place_credit`` keeps a mid-period credit to money actually paid for the period.
+Creating or resuming renews inline, so the first invoice exists as soon as the command returns;
+a start in the past bills only the current period (``billing.domain.starts``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from billing.clock import Clock
 from billing.domain.calendar import BillingCalendar, local_date, start_of_local_day
 from billing.domain.money import Money
 from billing.domain.plans import check_billable, check_quantity
-from billing.domain.proration import prorate_change
+from billing.domain.proration import CreditPlacement, prorate_change
 from billing.domain.starts import FirstBilling, check_ahead, first_billing
 from billing.domain.subscriptions import Event, LifecyclePolicy, Status
 from billing.domain.timeutil import to_utc
 from billing.errors import Conflict, InvalidInput, NotFound
+from billing.services.credits import give_credit, placement_data, placement_view
 from billing.services.customers import find_customer
 from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
@@ -208,6 +211,13 @@ class ChangePreview:
     charge_now: str | None = None
     credit_now: str | None = None
     invoice: str | None = None
+    """The proration invoice a charge now is billed on."""
+    reduced: str | None = None
+    """Where a credit now goes when the period is unpaid: ``INV-0000042 by 12.00 CAD``."""
+    credit_to_balance: str | None = None
+    """The part of a credit now that goes to the customer's balance (the period was paid)."""
+    credit_forfeited: str | None = None
+    """The part of a credit now that goes nowhere, and why (the period was never paid)."""
 
 
 def change_plan(
@@ -269,31 +279,32 @@ def _prorate_now(uow: UnitOfWork, sub: Subscription, old: PlanVersion, new: Plan
     change = prorate_change(period, now, old_total, new_total)
     customer = session.get(Customer, sub.customer_id)
     assert customer is not None
+    net, days = change.net, timedelta(seconds=change.remaining_seconds)
+    what = f"Change to {result.to_plan} x{qty} for the remaining {days} of the period"
     invoice: Invoice | None = None
-    if change.net.amount > 0:
-        days = timedelta(seconds=change.remaining_seconds)
-        line = LineDraft("proration", f"Change to {result.to_plan} x{qty} for the remaining "
-                         f"{days} of the period", change.net.amount)
+    placed: CreditPlacement | None = None
+    if net.amount > 0:
         invoice = draft_invoice(session, at=now, customer=customer, subscription=sub,
                                 kind="proration", period_start=now, period_end=period.end,
-                                currency=new.currency, lines=[line])
+                                currency=new.currency, lines=[LineDraft("proration", what,
+                                                                        net.amount)])
         finish_invoices(session, [invoice], now)
-    elif change.net.amount < 0:
-        customer.credit_balance += -change.net.amount
+    elif net.amount < 0:
+        placed = give_credit(session, sub, customer, period, -net.amount, now, what)
     record_event(session, now, "subscription.plan_changed", subscription_id=sub.id,
                  customer_id=sub.customer_id, from_version=old.id, to_version=new.id,
-                 quantity=qty, net=change.net.amount,
-                 invoice=invoice.number if invoice else None)
+                 quantity=qty, net=net.amount, invoice=invoice.number if invoice else None,
+                 **(placement_data(placed) if placed else {}))
     sub.plan_id, sub.plan_version_id, sub.quantity = new.plan_id, new.id, qty
     sub.pending_plan_version_id = sub.pending_quantity = None
     sub.updated_at = now
-    net = change.net
     return ChangePreview(
         **{**asdict(result), "remaining_seconds": change.remaining_seconds,
            "period_seconds": change.period_seconds,
            "charge_now": net.format() if net.amount > 0 else None,
            "credit_now": (-net).format() if net.amount < 0 else None,
-           "invoice": invoice.number if invoice else None})
+           "invoice": invoice.number if invoice else None,
+           **(placement_view(placed, net.currency) if placed else {})})
 
 
 def describe(uow: UnitOfWork, sub: Subscription) -> dict[str, Any]:

@@ -125,3 +125,22 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing(
     assert shop_run("subscriptions", "list", "--json").json() == []
     missing = shop_run("subscriptions", "import", "nope.csv")
     assert missing.code == 2 and "nope.csv: cannot read the file" in missing.err
+
+
+def test_change_plan_preview_shows_that_an_unpaid_period_reduces_its_invoice(
+    shop_run: Run,
+) -> None:
+    created = shop_run("--now", NOW, "subscriptions", "create", "cus_1", "pro-monthly",
+                       "--trial-days", "0", "--json").json()
+    args = ["--now", "2026-01-30T05:00:00Z", "subscriptions", "change-plan", str(created["id"]),
+            "--plan", "starter-monthly", "--when", "now"]
+    preview = shop_run(*args, "--preview", "--json")
+    assert preview.code == 0, preview.err
+    assert (preview.json()["reduced"], preview.json()["credit_to_balance"]) == (
+        "INV-0000001 by 15.48 CAD", None)
+    shown = shop_run("subscriptions", "show", str(created["id"]), "--json").json()
+    assert shown["plan"] == "pro-monthly" and shown["invoices"][0]["total"] == "74.00 CAD"
+    assert shop_run(*args).code == 0
+    shown = shop_run("subscriptions", "show", str(created["id"]), "--json").json()
+    assert shown["plan"] == "starter-monthly" and shown["invoices"][0]["total"] == "58.52 CAD"
+    assert shop_run("customers", "show", "cus_1", "--json").json()["credit_balance"] == 0
