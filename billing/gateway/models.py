@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from billing.domain.money import MAX_CHARGE
 from billing.gateway.errors import GatewayRequestInvalid
 
 __all__ = [
@@ -40,7 +41,8 @@ __all__ = [
 
 Channel = Literal["UPI_EX"]
 Currency = Literal["CAD"]
-Cents = Annotated[StrictInt, Field(gt=0)]
+Cents = Annotated[StrictInt, Field(gt=0, le=MAX_CHARGE)]
+"""The reference types ``amount`` as ``Int``: a signed 32-bit count of cents at most."""
 
 
 def _s(max_length: int) -> Any:

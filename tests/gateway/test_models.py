@@ -117,3 +117,15 @@ def test_order_not_found_needs_a_fail_that_names_the_order() -> None:
     assert not is_order_not_found(reply("FAIL", "sign error: sign does not match"))
     assert not is_order_not_found(reply("SUCCESS", "order not found"))
     assert reply("FAIL", "order not found").order_not_found
+
+
+def test_an_amount_beyond_the_gateway_int_is_refused_before_sending() -> None:
+    from billing.domain.money import MAX_CHARGE
+    from billing.gateway.errors import GatewayRequestInvalid
+    from billing.gateway.models import PurchaseWithTokenRequest, build
+
+    fields = dict(mch_id="1", login_name="l", mch_order_no="o", mch_user_id="u", card_id="c",
+                  notify_url="https://x/n")
+    assert build(PurchaseWithTokenRequest, amount=MAX_CHARGE, **fields).amount == MAX_CHARGE
+    with pytest.raises(GatewayRequestInvalid, match="amount"):
+        build(PurchaseWithTokenRequest, amount=MAX_CHARGE + 1, **fields)
