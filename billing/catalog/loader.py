@@ -9,8 +9,9 @@ pydantic's error locations are then mapped back to lines, so a user reads
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from billing.domain.dunning import (
 )
 from billing.domain.money import Money
 from billing.domain.plans import MigrationPolicy, Plan, PlanTerms
+from billing.domain.taxes import TaxRate
 from billing.errors import CatalogError, Problem
 
 Loc = tuple[str | int, ...]
@@ -34,11 +36,13 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Catalog:
-    """Validated plans and dunning policies, with where each plan was defined."""
+    """Validated plans, dunning policies and taxes, with where each plan was defined."""
 
     plans: dict[str, Plan]
     dunning_policies: dict[str, DunningPolicy]
     sources: dict[str, str]
+    taxes: dict[str, tuple[TaxRate, ...]] = field(default_factory=dict)
+    """Per province, the taxes its customers pay, in the order the files list them."""
 
 
 def format_loc(loc: Iterable[str | int]) -> str:
@@ -150,8 +154,8 @@ def parse_file(path: Path) -> tuple[_ParsedFile, list[Problem]]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        problems.append(Problem(name, 1, "", "a plan file must be a mapping with 'plans' and/or "
-                                "'dunning_policies'"))
+        problems.append(Problem(name, 1, "", "a plan file must be a mapping with 'plans', "
+                                "'dunning_policies' and/or 'taxes'"))
         return _ParsedFile(name, lines, None), problems
     try:
         spec: PlanFile | None = PlanFile.model_validate(data)
@@ -219,13 +223,35 @@ def load_catalog(directory: Path) -> Catalog:
                                         f"plans[{i}].dunning_policy",
                                         f"unknown dunning policy {plan.dunning_policy!r} "
                                         f"(defined: {known})"))
+    taxes = _taxes(parsed, problems)
     if problems:
         raise CatalogError(problems)
     return Catalog(
         plans={code: to_plan(spec) for code, (spec, _) in plans.items()},
         dunning_policies={name: to_policy(spec) for name, (spec, _) in policies.items()},
         sources={code: where for code, (_, where) in plans.items()},
+        taxes=taxes,
     )
+
+
+def _taxes(parsed: list[_ParsedFile], problems: list[Problem]) -> dict[str, tuple[TaxRate, ...]]:
+    """Every file's ``taxes:`` per province; a tax named twice for one province is a mistake
+    (which of the two rates would apply?), reported where the second one is."""
+    seen: dict[tuple[str, str], str] = {}
+    out: dict[str, list[TaxRate]] = {}
+    for pf in parsed:
+        for i, tax in enumerate(pf.spec.taxes if pf.spec else []):
+            line = _line_for(("taxes", i, "provinces"), pf.lines)
+            for province in tax.provinces:
+                key = (province, tax.name.casefold())
+                if key in seen:
+                    problems.append(Problem(pf.name, line, f"taxes[{i}].provinces",
+                                            f"{tax.name} is already charged in {province} "
+                                            f"(first defined at {seen[key]})"))
+                    continue
+                seen[key] = f"{pf.name}:{_line_for(('taxes', i, 'name'), pf.lines)}"
+                out.setdefault(province, []).append(TaxRate(tax.name, Decimal(tax.rate)))
+    return {province: tuple(rates) for province, rates in sorted(out.items())}
 
 
 def to_plan(spec: PlanSpec) -> Plan:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from billing.domain.money import MAX_CHARGE, Money, max_charge
+from billing.domain.taxes import check_province, format_percent, parse_percent
 from billing.domain.timeutil import format_duration, parse_duration
 from billing.errors import InvalidInput
 
@@ -121,8 +122,44 @@ def _show(delta: timedelta) -> str:
     return format_duration(delta)
 
 
+def _rate(value: Any) -> str:
+    try:
+        return format_percent(parse_percent(value))
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _province(value: Any) -> str:
+    if value is True:
+        raise ValueError('got true: YAML reads an unquoted ON as true; write "ON" in quotes')
+    if not isinstance(value, str) or value != value.strip().upper():
+        raise ValueError(f"must be a two-letter province code in capitals like QC (got {value!r})")
+    try:
+        return check_province(value)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+class TaxSpec(StrictModel):
+    """A named sales tax at one rate, charged to customers of the listed provinces."""
+
+    name: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z][A-Za-z0-9 .-]*$")
+    rate: Annotated[str, BeforeValidator(_rate)]
+    """The percent, exact: kept as the decimal string ``parse_percent`` read."""
+    provinces: list[Annotated[str, BeforeValidator(_province)]] = Field(min_length=1)
+
+    @field_validator("provinces")
+    @classmethod
+    def _once_each(cls, provinces: list[str]) -> list[str]:
+        repeated = sorted({p for p in provinces if provinces.count(p) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
+        return provinces
+
+
 class PlanFile(StrictModel):
-    """One YAML file of the catalog: any mix of plans and dunning policies."""
+    """One YAML file of the catalog: any mix of plans, dunning policies and taxes."""
 
     plans: list[PlanSpec] = Field(default_factory=list)
     dunning_policies: list[DunningPolicySpec] = Field(default_factory=list)
+    taxes: list[TaxSpec] = Field(default_factory=list)

@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
         locale: Annotated[str, typer.Option(help="en or fr.")] = "en",
         timezone: Annotated[str | None, typer.Option(help="IANA zone; default BILLING_TIMEZONE.")]
         = None,
+        province: Annotated[str | None, typer.Option(
+            help="Two-letter province code (QC, ON...): which taxes of the catalog apply.")]
+        = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Add a customer."""
@@ -36,7 +39,8 @@ def register(app: typer.Typer) -> None:
             with UnitOfWork(store) as uow:
                 view = add_customer(uow, st.clock(), external_id=external_id, email=email,
                                     name=name, locale=locale,
-                                    timezone=timezone or st.settings().timezone)
+                                    timezone=timezone or st.settings().timezone,
+                                    province=province)
         finally:
             store.close()
         if json_out:

@@ -34,6 +34,7 @@ def _show_diff(diff: CatalogDiff, json_out: bool, title: str) -> None:
                        "details": c.changes, "subscriptions": c.subscriptions,
                        "effect": c.effect} for c in diff.plans],
             "dunning_policies": {k: v.value for k, v in diff.policies.items()},
+            "taxes": diff.taxes,
         })
         return
     print_table(title, ["plan", "change", "version", "details", "subscriptions touched"],
@@ -42,6 +43,8 @@ def _show_diff(diff: CatalogDiff, json_out: bool, title: str) -> None:
                  for c in diff.plans])
     for name, kind in diff.policies.items():
         out.print(f"dunning policy {name}: {kind.value}")
+    for province, change in diff.taxes.items():
+        out.print(f"taxes in {province}: {change}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

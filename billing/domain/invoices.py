@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+DOCUMENT_VERSION = "v1"
+"""The document templates (``billing/documents/templates/<version>/``) an invoice issued now is
+rendered with, recorded on it (``invoices.template_version``). Change it when a template changes
+what a document says or how it is laid out, and keep the old version's files: an invoice renders
+with the version it was issued with, so a copy printed years later is the one the customer got.
+"""
+
 
 class InvoiceStatus(StrEnum):
     OPEN = "open"

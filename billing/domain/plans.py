@@ -7,12 +7,14 @@ plan's migration policy moves it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from billing.domain.calendar import Interval
 from billing.domain.money import Money, check_chargeable
+from billing.domain.taxes import TaxRate, check_taxed_chargeable
 from billing.errors import InvalidInput
 
 MAX_QUANTITY = 1_000_000
@@ -70,12 +72,15 @@ def check_quantity(quantity: int) -> int:
     return quantity
 
 
-def check_billable(price: Money, quantity: int, setup_fee: Money | None = None) -> Money:
+def check_billable(price: Money, quantity: int, setup_fee: Money | None = None,
+                   taxes: Sequence[TaxRate] = ()) -> Money:
     """The largest invoice these terms can issue, refused if the gateway could not charge it.
 
     A renewal invoice is ``price x quantity``, the first one adds the setup fee, and a proration
     invoice is a fraction of the new period's total, so no invoice of an accepted subscription
     exceeds this amount. A free plan (zero) issues invoices that are settled without a charge.
+    ``taxes`` are the rates of the customer's province: the customer is charged the taxed
+    total, so that is what must fit in one charge (taxes only grow with the taxable amount).
 
     >>> check_billable(Money(1900, "CAD"), 3, Money(2500, "CAD")).format()
     '82.00 CAD'
@@ -85,4 +90,5 @@ def check_billable(price: Money, quantity: int, setup_fee: Money | None = None) 
     if largest.amount:
         fee = f" plus the {setup_fee} setup fee" if setup_fee and setup_fee.amount else ""
         check_chargeable(largest, f"one period of {quantity} x {price}{fee}")
+        check_taxed_chargeable(largest, taxes, f"one period of {quantity} x {price}{fee}")
     return largest

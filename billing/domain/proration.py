@@ -68,7 +68,8 @@ class PeriodInvoice:
     number: str
     status: InvoiceStatus
     total: int
-    """What is still owed on it (after any credit applied), in minor units."""
+    """What is still owed on it (after any credit applied) before tax, in minor units: a credit
+    is a price, and taking it off an invoice takes its taxes off too."""
     kept: int = 0
     """Money received for it and not refunded, including credit balance applied to it."""
     charging: bool = False

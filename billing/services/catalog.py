@@ -1,4 +1,4 @@
-"""Storing the YAML catalog: compute what changed, then (on apply) write plans and versions.
+"""Storing the YAML catalog: compute what changed, then (on apply) write plans, versions, taxes.
 
 ``diff_catalog`` changes nothing and says, per plan, whether it is new, gets a new version (its
 price or interval changed), is only updated (name, trial, dunning...), unchanged or archived
@@ -9,11 +9,12 @@ policy. ``apply_catalog`` performs exactly that diff in one transaction; re-appl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from billing.catalog.loader import Catalog
 from billing.clock import Clock
@@ -22,8 +23,10 @@ from billing.domain.dunning import DunningPolicy
 from billing.domain.money import Money
 from billing.domain.plans import MigrationPolicy, Plan, PlanTerms
 from billing.domain.subscriptions import Status
+from billing.domain.taxes import TaxRate, format_percent
 from billing.services.events import record_event
-from billing.store.models import DunningPolicyRow, PlanVersion, Subscription
+from billing.services.taxes import forget_rates
+from billing.store.models import DunningPolicyRow, PlanVersion, Subscription, TaxRateRow
 from billing.store.models import Plan as PlanRow
 from billing.store.uow import UnitOfWork
 
@@ -50,12 +53,42 @@ class PlanChange:
 class CatalogDiff:
     plans: list[PlanChange]
     policies: dict[str, ChangeKind]
+    taxes: dict[str, str] = field(default_factory=dict)
+    """Per province whose taxes change: ``GST 5% + QST 9.975% (was none)``."""
 
     @property
     def has_changes(self) -> bool:
-        return any(p.kind is not ChangeKind.UNCHANGED for p in self.plans) or any(
+        return bool(self.taxes) or any(
+            p.kind is not ChangeKind.UNCHANGED for p in self.plans) or any(
             k is not ChangeKind.UNCHANGED for k in self.policies.values()
         )
+
+
+Taxes = dict[str, tuple[TaxRate, ...]]
+
+
+def stored_taxes(uow: UnitOfWork) -> Taxes:
+    """The catalog's taxes as stored, per province, in invoice order."""
+    out: dict[str, list[TaxRate]] = {}
+    for row in uow.session.scalars(select(TaxRateRow).order_by(TaxRateRow.province,
+                                                               TaxRateRow.position)):
+        out.setdefault(row.province, []).append(TaxRate(row.name, Decimal(row.rate)))
+    return {province: tuple(rates) for province, rates in out.items()}
+
+
+def _describe_taxes(rates: tuple[TaxRate, ...]) -> str:
+    return " + ".join(rate.label for rate in rates) or "none"
+
+
+def _tax_changes(stored: Taxes, wanted: Taxes) -> dict[str, str]:
+    """Provinces whose list of (name, rate) changes, with the new and old lists in words."""
+    def key(rates: tuple[TaxRate, ...]) -> list[tuple[str, str]]:
+        return [(r.name, format_percent(r.percent)) for r in rates]
+
+    return {province: f"{_describe_taxes(wanted.get(province, ()))} "
+                      f"(was {_describe_taxes(stored.get(province, ()))})"
+            for province in sorted(set(stored) | set(wanted))
+            if key(stored.get(province, ())) != key(wanted.get(province, ()))}
 
 
 def _terms_of(version: PlanVersion) -> PlanTerms:
@@ -150,7 +183,7 @@ def diff_catalog(uow: UnitOfWork, catalog: Catalog) -> CatalogDiff:
                else ChangeKind.UPDATED)
         for name, pol in sorted(catalog.dunning_policies.items())
     }
-    return CatalogDiff(changes, policies)
+    return CatalogDiff(changes, policies, _tax_changes(stored_taxes(uow), catalog.taxes))
 
 
 def _version_row(plan: Plan, number: int, clock: Clock) -> PlanVersion:
@@ -208,5 +241,23 @@ def apply_catalog(uow: UnitOfWork, clock: Clock, catalog: Catalog) -> CatalogDif
         else:
             session.add(DunningPolicyRow(name=name, definition=definition, updated_at=now))
         record_event(session, now, f"dunning_policy.{kind.value}", policy=name)
+    _write_taxes(uow, catalog.taxes, diff.taxes, now)
     uow.commit()
     return diff
+
+
+def _write_taxes(uow: UnitOfWork, taxes: Taxes, changes: dict[str, str], now: datetime) -> None:
+    """Rewrite the rates of each province that changed. Issued invoices keep the rates they were
+    computed at (``invoice_taxes``); only invoices drafted from now on use the new ones."""
+    if not changes:
+        return
+    session = uow.session
+    forget_rates(session)
+    session.execute(delete(TaxRateRow).where(TaxRateRow.province.in_(list(changes))))
+    session.flush()
+    for province in changes:
+        for position, rate in enumerate(taxes.get(province, ())):
+            session.add(TaxRateRow(province=province, name=rate.name,
+                                   rate=format_percent(rate.percent), position=position,
+                                   updated_at=now))
+    record_event(session, now, "taxes.changed", provinces=changes)

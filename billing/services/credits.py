@@ -40,7 +40,7 @@ def give_credit(session: Session, sub: Subscription, customer: Customer, period:
         PaymentAttempt.invoice_id.in_([i.id for i in invoices]),
         PaymentAttempt.state.in_(IN_FLIGHT))))
     placed = place_credit(credit, [
-        PeriodInvoice(i.number, InvoiceStatus(i.status), i.total,
+        PeriodInvoice(i.number, InvoiceStatus(i.status), i.total - i.tax,
                       i.amount_paid - i.amount_refunded + i.credit_applied, i.id in charging)
         for i in invoices])
     by_number = {i.number: i for i in invoices}

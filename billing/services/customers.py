@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from billing.clock import Clock
 from billing.domain.calendar import zone
+from billing.domain.taxes import check_province
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.gateway.masking import redact_pans
 from billing.services.events import record_event
@@ -33,6 +34,18 @@ class NewCustomer(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     locale: Literal["en", "fr"] = "en"
     timezone: str
+    province: str | None = None
+    """Where the customer is taxed, when the catalog has ``taxes:``; none: never taxed."""
+
+    @field_validator("province", mode="before")
+    @classmethod
+    def _province(cls, value: object) -> object:
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return check_province(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc).removeprefix("province ")) from None
 
     @field_validator("external_id", mode="before")
     @classmethod
@@ -92,14 +105,15 @@ class CustomerView:
     timezone: str
     credit_balance: int
     created_at: str
+    province: str | None = None
 
     @classmethod
     def of(cls, row: Customer) -> CustomerView:
         return cls(row.id, row.external_id, row.email, row.name, row.locale, row.timezone,
-                   row.credit_balance, row.created_at.isoformat())
+                   row.credit_balance, row.created_at.isoformat(), row.province)
 
 
-def add_customer(uow: UnitOfWork, clock: Clock, **fields: str) -> CustomerView:
+def add_customer(uow: UnitOfWork, clock: Clock, **fields: str | None) -> CustomerView:
     """Validate and store a new customer; a duplicate merchant id is a ``Conflict``."""
     try:
         data = NewCustomer(**fields)

@@ -31,6 +31,7 @@ from billing.errors import FileProblems, Problem, UserError
 from billing.services.events import record_event
 from billing.services.renewal import renew_subscription
 from billing.services.subscriptions import find_active_card, find_plan
+from billing.services.taxes import rates_for
 from billing.store.models import Card, Customer, Event, Plan, PlanVersion, Subscription
 from billing.store.uow import UnitOfWork
 
@@ -166,7 +167,8 @@ def _check_terms(uow: UnitOfWork, row: ImportRow, customer: Customer | None, now
             ok = False
     try:
         # The setup fee was paid in the other system: an imported subscription never owes it.
-        check_billable(Money(version.price, version.currency), row.quantity)
+        check_billable(Money(version.price, version.currency), row.quantity,
+                       taxes=rates_for(uow.session, customer.province) if customer else ())
     except UserError as exc:
         problem("quantity", str(exc))
         ok = False

@@ -30,6 +30,7 @@ from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
 from billing.services.lifecycle import apply_event
 from billing.services.renewal import calendar_of, renew_subscription
+from billing.services.taxes import rates_for
 from billing.store.models import Card, Customer, Invoice, Plan, PlanVersion, Subscription
 from billing.store.uow import UnitOfWork
 
@@ -89,7 +90,7 @@ def create_subscription(
     cust = find_customer(uow, customer)
     plan_row, version = find_plan(uow, plan)
     check_billable(Money(version.price, version.currency), quantity,
-                   _setup_fee(plan_row, version.currency))
+                   _setup_fee(plan_row, version.currency), rates_for(session, cust.province))
     card_row = find_active_card(uow, cust, card)
     begin = to_utc(start) if start else now
     check_ahead(local_date(begin, cust.timezone), now, cust.timezone, "the start")
@@ -237,9 +238,12 @@ def change_plan(
     new_plan, new_version = find_plan(uow, plan) if plan else (old_plan, old_version)
     qty = check_quantity(quantity if quantity is not None else sub.quantity)
     # The setup fee is still ahead only while no period has been billed.
+    customer = uow.session.get(Customer, sub.customer_id)
+    assert customer is not None
     check_billable(Money(new_version.price, new_version.currency), qty,
                    _setup_fee(new_plan, new_version.currency)
-                   if sub.current_period_start is None else None)
+                   if sub.current_period_start is None else None,
+                   rates_for(uow.session, customer.province))
     old_total = Money(old_version.price * sub.quantity, old_version.currency)
     new_total = Money(new_version.price * qty, new_version.currency)
     same_interval = (old_version.interval_unit, old_version.interval_count) == (

@@ -35,6 +35,7 @@ from billing.domain.payments import IN_FLIGHT as IN_FLIGHT_STATES
 from billing.domain.payments import AttemptState, DeclineKind
 from billing.domain.plans import MigrationPolicy
 from billing.domain.subscriptions import Status
+from billing.domain.taxes import PROVINCES
 from billing.store.types import UTCDateTime, enum_of
 
 NAMING = {
@@ -84,6 +85,7 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         _one_of("locale", ("en", "fr"), "locale"),
+        _one_of("province", PROVINCES, "province"),
         CheckConstraint("credit_balance >= 0", name="credit_nonnegative"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +94,8 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(5), default="en")
     timezone: Mapped[str] = mapped_column(String(64))
+    province: Mapped[str | None] = mapped_column(String(2))
+    """Where the customer is taxed (``billing.domain.taxes.PROVINCES``); none: not taxed."""
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
 
@@ -217,6 +221,8 @@ class Invoice(Base):
         _one_of("status", INVOICE_STATUSES, "status"),
         _one_of("kind", _values(InvoiceKind), "kind"),
         CheckConstraint("total >= 0", name="total_nonnegative"),
+        CheckConstraint("tax >= 0", name="tax_nonnegative"),
+        CheckConstraint("total = subtotal - credit_applied + tax", name="total_adds_up"),
         CheckConstraint("amount_paid >= 0", name="paid_nonnegative"),
         CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount_paid",
                         name="refund_bounded"),
@@ -233,6 +239,8 @@ class Invoice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int] = mapped_column(BigInteger)
     credit_applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The sum of the invoice's ``taxes``; ``total = subtotal - credit_applied + tax``."""
     total: Mapped[int] = mapped_column(BigInteger)
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -251,11 +259,16 @@ class Invoice(Base):
     dunning_final_done: Mapped[bool] = mapped_column(Boolean, default=False)
     last_escalation_at: Mapped[datetime | None]
     template_version: Mapped[str | None] = mapped_column(String(20))
+    """The document templates the invoice renders with (``billing.documents``), set when it is
+    issued; NULL (issued before versions were recorded) renders with ``v1``."""
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", order_by="InvoiceLine.id", cascade="all, delete-orphan"
+    )
+    taxes: Mapped[list[InvoiceTax]] = relationship(
+        back_populates="invoice", order_by="InvoiceTax.position", cascade="all, delete-orphan"
     )
 
 
@@ -273,6 +286,46 @@ class InvoiceLine(Base):
     period_end: Mapped[datetime | None]
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class InvoiceTax(Base):
+    """One named tax on one invoice, with the rate it was computed at: a later catalog change
+    never rewrites an issued invoice."""
+
+    __tablename__ = "invoice_taxes"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "name"),
+        CheckConstraint("taxable >= 0", name="taxable_nonnegative"),
+        CheckConstraint("amount >= 0", name="amount_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(20))
+    province: Mapped[str] = mapped_column(String(2))
+    rate: Mapped[str] = mapped_column(String(16))
+    """The percent as an exact decimal string (``9.975``)."""
+    taxable: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="taxes")
+
+
+class TaxRateRow(Base):
+    """A tax of the catalog (``taxes:`` in the plan YAML) as it applies in one province."""
+
+    __tablename__ = "tax_rates"
+    __table_args__ = (
+        UniqueConstraint("province", "name"),
+        _one_of("province", PROVINCES, "province"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    province: Mapped[str] = mapped_column(String(2))
+    name: Mapped[str] = mapped_column(String(20))
+    rate: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)
+    """Order on invoices: the order the catalog lists the taxes in."""
+    updated_at: Mapped[datetime]
 
 
 class PaymentAttempt(Base):
