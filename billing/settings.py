@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -53,6 +60,12 @@ ENV_NAMES: dict[str, str] = {
     "on_cancel": "BILLING_ON_CANCEL",
     "on_pause": "BILLING_ON_PAUSE",
     "state_dir": "BILLING_STATE_DIR",
+    "merchant_legal_name": "BILLING_MERCHANT_LEGAL_NAME",
+    "merchant_address": "BILLING_MERCHANT_ADDRESS",
+    "merchant_logo": "BILLING_MERCHANT_LOGO",
+    "gst_hst_number": "BILLING_GST_HST_NUMBER",
+    "qst_number": "BILLING_QST_NUMBER",
+    "templates_dir": "BILLING_TEMPLATES_DIR",
 }
 
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -111,8 +124,52 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(default_factory=default_state_dir, validation_alias=_env("state_dir"))
 
+    # The merchant's identity, printed on invoices and credit notes (billing.documents).
+    merchant_legal_name: str | None = Field(None, min_length=1, max_length=200,
+                                            validation_alias=_env("merchant_legal_name"))
+    """The registered name, when it differs from ``merchant_name`` (the brand)."""
+    merchant_address: str | None = Field(None, max_length=400,
+                                         validation_alias=_env("merchant_address"))
+    """Postal address, one line per line of text (at most ``MAX_ADDRESS_LINES``)."""
+    merchant_logo: Path | None = Field(None, validation_alias=_env("merchant_logo"))
+    """A PNG, JPEG, GIF or SVG file, embedded in HTML and PDF documents as a data URI."""
+    gst_hst_number: str | None = Field(None, validation_alias=_env("gst_hst_number"))
+    qst_number: str | None = Field(None, validation_alias=_env("qst_number"))
+    templates_dir: Path | None = Field(None, validation_alias=_env("templates_dir"))
+    """Where a merchant's own document templates override the shipped ones, file by file."""
+
     def lifecycle(self) -> LifecyclePolicy:
         return LifecyclePolicy(on_cancel=self.on_cancel, on_pause=self.on_pause)
+
+    @field_validator("merchant_address")
+    @classmethod
+    def _address_lines(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value)
+
+    @field_validator("merchant_logo")
+    @classmethod
+    def _logo_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            logo_type(value)
+        return value
+
+    @field_validator("gst_hst_number", "qst_number")
+    @classmethod
+    def _registration(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        pattern, example = REGISTRATIONS[info.field_name or ""]
+        number = " ".join(value.upper().split())
+        if not pattern.fullmatch(number.replace(" ", "")):
+            raise ValueError(f"must look like {example} (got {value!r})")
+        return number
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _a_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +198,47 @@ class Settings(BaseSettings):
     def notify_url(self) -> str:
         """Where the gateway posts signed notifications for this engine."""
         return self.public_url.rstrip("/") + "/iotpay/notify"
+
+
+MAX_ADDRESS_LINES = 6
+MAX_LOGO_BYTES = 512 * 1024
+"""A logo is embedded in every document it appears on; a photograph by mistake is refused."""
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg",
+              b"GIF87a": "image/gif", b"GIF89a": "image/gif"}
+REGISTRATIONS = {
+    "gst_hst_number": (re.compile(r"[0-9]{9}RT[0-9]{4}"), "123456789 RT0001"),
+    "qst_number": (re.compile(r"[0-9]{10}TQ[0-9]{4}"), "1234567890 TQ0001"),
+}
+"""The CRA's business number with its GST/HST program account (RT), and Revenu Québec's QST
+number (TQ): printed on every taxed invoice, so a typo is caught when it is configured."""
+
+
+def check_address(value: str) -> str:
+    """An address as lines: ``\\n`` typed in an environment variable counts as a line break."""
+    lines = [line.strip() for line in value.replace("\\n", "\n").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("must not be empty")
+    if len(lines) > MAX_ADDRESS_LINES:
+        raise ValueError(f"must have at most {MAX_ADDRESS_LINES} lines (got {len(lines)})")
+    return "\n".join(lines)
+
+
+def logo_type(path: Path) -> str:
+    """The media type of a logo file, read from its first bytes; ``ValueError`` if it is not a
+    readable PNG, JPEG, GIF or SVG of at most ``MAX_LOGO_BYTES``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_LOGO_BYTES:
+        raise ValueError(f"{path} is {len(data)} bytes; a logo may be {MAX_LOGO_BYTES} at most")
+    for magic, media in LOGO_TYPES.items():
+        if data.startswith(magic):
+            return media
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096].lower():
+        return "image/svg+xml"
+    raise ValueError(f"{path} is not a PNG, JPEG, GIF or SVG image")
 
 
 def config_file() -> Path | None:

@@ -9,6 +9,7 @@ from billing.cli import (
     config_cmd,
     customers_cmd,
     db_cmd,
+    documents_cmd,
     engine_cmd,
     events_cmd,
     outbox_cmd,
@@ -18,6 +19,6 @@ from billing.cli import (
 )
 
 MODULES: list[ModuleType] = [
-    db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, engine_cmd, events_cmd,
-    outbox_cmd, sandbox_cmd, config_cmd,
+    db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, documents_cmd, engine_cmd,
+    events_cmd, outbox_cmd, sandbox_cmd, config_cmd,
 ]

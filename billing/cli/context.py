@@ -29,9 +29,10 @@ from billing.store.engine import Store
 from billing.store.migrate import require_current
 
 READ_ONLY = frozenset({
-    "cards show", "charges query", "config show", "customers list", "customers show",
-    "db current", "events", "outbox list", "plans diff", "plans list", "plans validate",
-    "simulate", "subscriptions list", "subscriptions show",
+    "cards show", "charges query", "config show", "credit-notes list", "credit-notes render",
+    "credit-notes show", "customers list", "customers show", "db current", "events", "explain",
+    "invoices list", "invoices render", "invoices show", "outbox list", "plans diff",
+    "plans list", "plans validate", "simulate", "subscriptions list", "subscriptions show",
 })
 """Commands that change nothing, so any ``--now`` is fine for them (looking back is harmless)."""
 HOSTED_PAGES = frozenset({"cards add"})

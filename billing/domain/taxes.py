@@ -158,3 +158,21 @@ def check_taxed_chargeable(amount: Money, rates: Sequence[TaxRate], what: str) -
     if taxed.amount and rates:
         check_chargeable(taxed, f"{what} with {', '.join(r.label for r in rates)}")
     return taxed
+
+
+def refunded_taxes(refund: int, total: int, lines: Sequence[TaxLine]) -> tuple[TaxLine, ...]:
+    """The part of each tax a refund of ``refund`` out of ``total`` gives back, for its credit note.
+
+    A refund returns the same share of every part of what was paid, so each tax's share is
+    ``tax x refund / total``, rounded once. A whole refund (or a void) gives back each tax
+    exactly; no share is ever more than the tax. ``taxable`` is the refunded price before tax.
+
+    Worked example: 50.00 back out of 85.08 paid with GST 3.70 and QST 7.38 gives back
+    2.17 (2.1744) of GST and 4.34 (4.3371) of QST.
+    """
+    if total <= 0 or not 0 <= refund <= total:
+        raise InvalidInput(f"cannot refund {refund} of {total}")
+    share = Fraction(refund, total)
+    taxable = sum(line.taxable for line in lines[:1])
+    return tuple(TaxLine(line.name, line.percent, round_half_up(taxable * share),
+                         round_half_up(line.amount * share)) for line in lines)

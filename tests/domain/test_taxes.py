@@ -17,6 +17,7 @@ from billing.domain.taxes import (
     check_province,
     format_percent,
     parse_percent,
+    refunded_taxes,
     with_taxes,
 )
 from billing.errors import InvalidInput
@@ -123,3 +124,25 @@ def test_a_taxed_period_must_fit_in_one_charge() -> None:
     fits = Money(int(MAX_CHARGE / Decimal("1.14975")) - 1, "CAD")
     assert with_taxes(fits, QC).amount <= MAX_CHARGE
     check_billable(fits, 1, taxes=QC)
+
+
+def test_refund_worked_example_from_the_docstring() -> None:
+    paid = apply_taxes(7400, 0, QC)
+    assert [(t.name, t.amount) for t in refunded_taxes(5000, paid.total, paid.lines)] == [
+        ("GST", 217), ("QST", 434)]
+
+
+@given(subtotal_and_credit(), rate_lists, st.data())
+def test_a_refund_gives_back_a_share_of_each_tax_and_a_whole_refund_all_of_it(
+        sc: tuple[int, int], rates: tuple[TaxRate, ...], data: st.DataObject) -> None:
+    paid = apply_taxes(*sc, rates)
+    if paid.total == 0:
+        return
+    refund = data.draw(st.integers(min_value=0, max_value=paid.total))
+    back = refunded_taxes(refund, paid.total, paid.lines)
+    for line, part in zip(paid.lines, back, strict=True):
+        assert 0 <= part.amount <= line.amount
+        assert abs(Fraction(part.amount) - Fraction(line.amount * refund, paid.total)) <= \
+            Fraction(1, 2)
+    whole = refunded_taxes(paid.total, paid.total, paid.lines)
+    assert [p.amount for p in whole] == [line.amount for line in paid.lines]
