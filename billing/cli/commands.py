@@ -12,6 +12,7 @@ from billing.cli import (
     documents_cmd,
     engine_cmd,
     events_cmd,
+    explain_cmd,
     outbox_cmd,
     plans_cmd,
     sandbox_cmd,
@@ -20,5 +21,5 @@ from billing.cli import (
 
 MODULES: list[ModuleType] = [
     db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, documents_cmd, engine_cmd,
-    events_cmd, outbox_cmd, sandbox_cmd, config_cmd,
+    events_cmd, explain_cmd, outbox_cmd, sandbox_cmd, config_cmd,
 ]
