@@ -138,15 +138,15 @@ def _show_invoice(doc: docs.InvoiceDocument) -> None:
         print_table("Taxes", ["tax", "rate", "on", "amount"],
                     [(t.name, f"{t.rate}%", _money(t.taxable, cur), _money(t.amount, cur))
                      for t in doc.taxes])
-    if doc.payments:
-        print_table("Payments", ["attempt", "paid at", "card", "mchOrderNo", "payOrderId",
-                                 "amount"],
-                    [(p.attempt, _iso(p.paid_at), p.card, p.mch_order_no, p.pay_order_id,
-                      _money(p.amount, cur)) for p in doc.payments])
-    if doc.refunds:
-        print_table("Refunds", ["credit note", "kind", "state", "at", "mchRefundNo", "amount"],
-                    [(r.credit_note, r.kind, r.state, _iso(r.at), r.mch_refund_no,
-                      _money(r.amount, cur)) for r in doc.refunds])
+    # References are printed whole, one per line: a table cell cut at the terminal's width
+    # would cut the very order number support staff came for.
+    for p in doc.payments:
+        out.print(f"payment (attempt {p.attempt}): {_money(p.amount, cur)} on {_iso(p.paid_at)}, "
+                  f"card {p.card}, mchOrderNo {p.mch_order_no}, payOrderId {p.pay_order_id}",
+                  markup=False)
+    for r in doc.refunds:
+        out.print(f"{r.kind} {r.credit_note or '(no credit note)'}: {_money(r.amount, cur)}, "
+                  f"{r.state} {_iso(r.at)}, mchRefundNo {r.mch_refund_no}", markup=False)
 
 
 def _show_note(doc: docs.CreditNoteDocument) -> None:
