@@ -1,28 +1,21 @@
 """HTML to PDF with WeasyPrint, which needs Pango (see docs/invoices.md for the system packages).
 
 Documents are self-contained: the logo is a ``data:`` URI and the styles are inline, so the
-fetcher refuses every other URL. A merchant's template cannot make rendering reach the network
-or read files, and a PDF rendered twice from the same HTML is the same document.
+fetcher allows no other protocol, and fails the rendering instead of leaving a hole: a merchant's
+template can make rendering neither reach the network nor read files.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from billing.errors import InvalidInput
-
-
-def _only_data_uris(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    if not url.startswith("data:"):
-        raise InvalidInput(f"documents may only embed data: URIs (a template asked for {url!r})")
-    from weasyprint.urls import default_url_fetcher
-
-    result: dict[str, Any] = default_url_fetcher(url, *args, **kwargs)
-    return result
 
 
 def html_to_pdf(html: str) -> bytes:
     from weasyprint import HTML
+    from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
-    document = HTML(string=html, url_fetcher=_only_data_uris)
-    return bytes(document.write_pdf())
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    try:
+        return bytes(HTML(string=html, url_fetcher=fetcher).write_pdf())
+    except FatalURLFetchingError as exc:
+        raise InvalidInput(f"a document may only embed data: URIs ({exc})") from None

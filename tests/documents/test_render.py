@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -98,3 +99,13 @@ def test_a_credit_note_pdf_holds_its_number_and_amount() -> None:
     pdf = render_credit_note(samples.credit_note("fr"), samples.merchant(), "pdf")
     text = _plain("".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
     assert "CN-0000003" in text and "50,00 $CA" in text and "Ann Lee" in text
+
+
+def test_a_pdf_never_fetches_anything_but_data_uris(tmp_path: Path) -> None:
+    """A merchant template pointing at a file or a URL stops the PDF instead of reaching out."""
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "invoice.html.j2").write_text(f'<img src="file://{secret}">')
+    with pytest.raises(InvalidInput, match="only embed data: URIs"):
+        render_invoice(samples.invoice(), samples.merchant(templates_dir=tmp_path), "pdf")
