@@ -169,20 +169,31 @@ def _event_text(event: Event, currency: str) -> str:
                               if words else "")
 
 
-def _attempt_steps(session: Session, invoice: Invoice) -> tuple[list[Step], list[str]]:
+def _sources(events: list[Event]) -> dict[str, str]:
+    """Per order number, where the last fact about it came from (the attempt rows keep the
+    state, the events keep the source: purchase reply, notify, query or resend)."""
+    return {str(e.data["mch_order_no"]): str(e.data["source"]) for e in events
+            if e.type.startswith("payment.") and "source" in e.data and "mch_order_no" in e.data}
+
+
+def _attempt_steps(session: Session, invoice: Invoice,
+                   events: list[Event]) -> tuple[list[Step], list[str]]:
     cur, steps, orders = invoice.currency, [], []
+    sources = _sources(events)
     for a in session.scalars(select(PaymentAttempt).where(PaymentAttempt.invoice_id ==
                                                           invoice.id)
                              .order_by(PaymentAttempt.attempt_no)):
         orders.append(a.mch_order_no)
         why = f", {a.decline_kind} decline: {a.failure_reason}" if a.decline_kind else (
             f": {a.failure_reason}" if a.failure_reason else "")
+        source = sources.get(a.mch_order_no)
         steps.append(Step("attempt", f"attempt {a.attempt_no} {a.mch_order_no} for "
                           f"{_m(a.amount, cur)}: {a.state}{why}"
+                          + (f", learned from the {source}" if source else "")
                           + (f" (payOrderId {a.pay_order_id})" if a.pay_order_id else ""),
                           a.resolved_at or a.created_at,
                           {"attempt": a.attempt_no, "mch_order_no": a.mch_order_no,
-                           "amount": a.amount, "state": str(a.state),
+                           "amount": a.amount, "state": str(a.state), "source": source,
                            "pay_order_id": a.pay_order_id, "gateway_status": a.gateway_status,
                            "decline_kind": str(a.decline_kind) if a.decline_kind else None,
                            "reason": a.failure_reason, "sent_at": _iso(a.sent_at)}))
@@ -265,7 +276,7 @@ def explain_invoice(uow: UnitOfWork, number: str) -> Explanation:
     issued = next((e for e in events if e.type == "invoice.issued"), None)
     amount = [*_plan_steps(session, invoice, issued), *_line_steps(session, invoice),
               *_money_steps(invoice)]
-    attempts, orders = _attempt_steps(session, invoice)
+    attempts, orders = _attempt_steps(session, invoice, events)
     refunds, refund_numbers = _refund_steps(session, invoice)
     history = [Step("event", _event_text(e, invoice.currency), e.at,
                     {"type": e.type, **dict(e.data)}) for e in events]

@@ -109,8 +109,8 @@ def test_explain_tells_the_rule_chain_and_every_attempt_with_its_source(
     assert "QST 9.975% (QC) on 74.00 CAD = 7.38 CAD" in e.amount[6].text
     assert e.amount[-1].data["total"] == 8508
     attempts = [s.data for s in e.history if s.topic == "attempt"]
-    assert [(a["attempt"], a["state"]) for a in attempts] == [
-        (1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert [(a["attempt"], a["state"], a["source"]) for a in attempts] == [
+        (1, "failed", "purchase"), (2, "failed", "purchase"), (3, "succeeded", "purchase")]
     sources = {(s.data["type"], s.data.get("source")) for s in e.history if s.topic == "event"}
     assert ("payment.declined", "purchase") in sources
     assert ("payment.succeeded", "purchase") in sources
