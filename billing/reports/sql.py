@@ -1,0 +1,84 @@
+"""The SQL that differs between SQLite and PostgreSQL, in one place, plus small shared pieces.
+
+Reports compare stored instants with bound instants, which both backends do alike (SQLite holds
+UTC as sortable text). Only *arithmetic* on instants differs: the length of a period in seconds
+is ``EXTRACT(EPOCH FROM ...)`` on PostgreSQL and ``strftime('%s', ...)`` on SQLite.
+``epoch_seconds`` compiles to the right one for the connection it runs on, so the queries in
+``billing.reports.queries`` are written once. Every other date computation (month boundaries,
+aging cut-offs) is done in Python on the few instants a report needs and bound as parameters.
+
+Integer division is ``//`` on integer expressions, which SQLAlchemy renders as ``/`` on both
+backends, where it truncates: amounts are never negative, so it is the floor the exact rounding
+in ``billing.reports.mrr`` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    SQLColumnExpression,
+    Subquery,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from billing.store.types import UTCDateTime
+
+
+class EpochSeconds(FunctionElement[int]):
+    """Whole seconds since 1970 of an instant column, on either backend."""
+
+    type = BigInteger()
+    name = "epoch_seconds"
+    inherit_cache = True
+
+
+@compiles(EpochSeconds, "postgresql")
+def _epoch_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(arg, **kw)}) AS BIGINT)"
+
+
+@compiles(EpochSeconds, "sqlite")
+def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(strftime('%s', {compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+def epoch_seconds(instant: SQLColumnExpression[datetime]) -> ColumnElement[int]:
+    return EpochSeconds(instant)
+
+
+def instant(value: datetime) -> ColumnElement[datetime]:
+    """A bound instant, stored the way the columns it is compared with are (UTC)."""
+    return literal(value, UTCDateTime())
+
+
+def points_table(instants: Sequence[datetime], name: str = "points") -> Subquery:
+    """A small table ``(idx, at)`` of the instants a query measures at, in order.
+
+    Written as ``SELECT .. UNION ALL SELECT ..`` because SQLite cannot name the columns of a
+    ``VALUES`` list in ``FROM``; a report has at most a few dozen points.
+    """
+    rows = [select(literal(i, Integer()).label("idx"), instant(at).label("at"))
+            for i, at in enumerate(instants)]
+    if len(rows) == 1:
+        return rows[0].subquery(name)
+    return union_all(*rows).subquery(name)
+
+
+def half_up_div(numerator: ColumnElement[int], denominator: SQLColumnExpression[int]
+                ) -> ColumnElement[int]:
+    """``numerator / denominator`` rounded half up, exactly, for non-negative integers:
+    ``floor((2n + d) / 2d)``, the same rule as ``billing.domain.money.round_half_up``."""
+    return (numerator * 2 + denominator) // (denominator * 2)
