@@ -66,6 +66,7 @@ ENV_NAMES: dict[str, str] = {
     "gst_hst_number": "BILLING_GST_HST_NUMBER",
     "qst_number": "BILLING_QST_NUMBER",
     "templates_dir": "BILLING_TEMPLATES_DIR",
+    "report_weekly": "BILLING_REPORT_WEEKLY",
 }
 
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -123,6 +124,8 @@ class Settings(BaseSettings):
     off."""
 
     state_dir: Path = Field(default_factory=default_state_dir, validation_alias=_env("state_dir"))
+    report_weekly: bool = Field(False, validation_alias=_env("report_weekly"))
+    """Also email the previous week's report every Monday (the monthly one is always sent)."""
 
     # The merchant's identity, printed on invoices and credit notes (billing.documents).
     merchant_legal_name: str | None = Field(None, min_length=1, max_length=200,

@@ -12,6 +12,10 @@ An item a tick cannot work on (one subscription, invoice, attempt...) is recorde
 inside the tick (``billing.services.isolation``) and listed in the tick's ``failed``; a tick that
 cannot run at all (the database is down) is caught here, so the other ticks of the pass still
 run, and reported in ``PassReport.errors``.
+
+``report`` (the merchant's report emails, ``billing.reports.schedule``) is the daemon's alone:
+a pass leaves it out, so a pass and ``billing simulate`` stay about billing; under cron,
+``billing report --scheduled`` runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.mail import Transport
+from billing.reports.schedule import ReportTickSummary, configured_schedule, queue_due_reports
 from billing.services.cards import ExpiringSummary, notify_expiring_cards
 from billing.services.collection import CollectSummary, collect_due
 from billing.services.dunning import DunningSummary, run_dunning
@@ -63,6 +68,10 @@ def _outbox(deps: Deps, ctx: TickContext) -> OutboxSummary | None:
     return None if ctx.transport is None else send_outbox(deps, ctx.transport)
 
 
+def _report(deps: Deps, ctx: TickContext) -> ReportTickSummary:
+    return queue_due_reports(deps.store, configured_schedule(), at=ctx.at or deps.clock.now())
+
+
 TICKS: tuple[Tick, ...] = (
     Tick("renew", 30, lambda deps, ctx: renew_due(deps, at=ctx.at)),
     Tick("collect", 5, lambda deps, ctx: collect_due(deps, at=ctx.at, stop=ctx.stop)),
@@ -70,6 +79,7 @@ TICKS: tuple[Tick, ...] = (
     Tick("dunning", 60, lambda deps, ctx: run_dunning(deps, at=ctx.at)),
     Tick("outbox", 10, _outbox),
     Tick("daily", 3600, lambda deps, ctx: notify_expiring_cards(deps, at=ctx.at)),
+    Tick("report", 600, _report),
 )
 BY_NAME = {tick.name: tick for tick in TICKS}
 
