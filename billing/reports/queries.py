@@ -59,7 +59,7 @@ from billing.reports.figures import (
 )
 from billing.reports.mrr import monthly_amount_sql
 from billing.reports.period import Point, ReportRange
-from billing.reports.sql import epoch_seconds, points_table
+from billing.reports.sql import covered_points, epoch_seconds, point_instant, points_table
 from billing.store.models import (
     Card,
     Event,
@@ -180,50 +180,72 @@ def cash(conn: Connection, r: ReportRange) -> dict[str, Cash]:
 # --- MRR ------------------------------------------------------------------------------------------
 
 
-def _recurring(first: datetime, last: datetime) -> AnySelect:
-    """Renewal invoices whose period reaches from before ``last`` to ``first`` or later, with
-    the sum of their recurring lines and their length in seconds."""
+def _point_index(instant: Col, instants: Sequence[datetime], *, after: bool) -> ColumnElement[int]:
+    """Which point an instant falls at, by comparison with the few points of the report: the
+    first point after it (``after``), or the last point at or before it. A CASE over a few dozen
+    bound instants per row costs far less than joining every invoice with every point."""
+    if after:
+        return case(*((instant < at, literal(i)) for i, at in enumerate(instants)),
+                    else_=literal(len(instants)))
+    return case(*((instant < at, literal(i - 1)) for i, at in enumerate(instants)),
+                else_=literal(len(instants) - 1))
+
+
+def _recurring(instants: Sequence[datetime]) -> AnySelect:
+    """Renewal invoices whose period may hold a point, each with its monthly amount, its
+    subscription's plan and cancellation, and the points it holds: ``first_idx``..``last_idx``
+    (none when ``first_idx > last_idx``).
+
+    The recurring amount is the subtotal less the invoice's other lines: an invoice's subtotal
+    is the sum of its lines (``invoicing.draft_invoice``), and lines other than the plan's
+    (setup fees) are few, so this joins a few thousand lines instead of one per invoice. The
+    monthly amount needs the interval of the subscription's plan version, so subscriptions and
+    versions are joined here, once per invoice, by their keys."""
+    one_off = (select(InvoiceLine.invoice_id, _sum(InvoiceLine.amount).label("amount"))
+               .where(InvoiceLine.kind != RECURRING_LINE)
+               .group_by(InvoiceLine.invoice_id)).subquery("one_off_lines")
+    amount = Invoice.subtotal - func.coalesce(one_off.c.amount, 0)
     seconds = epoch_seconds(Invoice.period_end) - epoch_seconds(Invoice.period_start)
-    return (select(Invoice.id, Invoice.subscription_id, Invoice.currency, Invoice.status,
-                   Invoice.issued_at, Invoice.paid_at, Invoice.dunning_started_at,
-                   Invoice.period_start, Invoice.period_end,
-                   seconds.label("seconds"), _sum(InvoiceLine.amount).label("amount"))
-            .join(InvoiceLine, InvoiceLine.invoice_id == Invoice.id)
+    monthly = monthly_amount_sql(amount, seconds, PlanVersion.interval_unit,
+                                 PlanVersion.interval_count)
+    return (select(Invoice.subscription_id, Invoice.currency, Invoice.status, Invoice.issued_at,
+                   Invoice.paid_at, Invoice.dunning_started_at, Subscription.plan_id,
+                   Subscription.canceled_at, monthly.label("mrr"),
+                   _point_index(Invoice.period_start, instants, after=True).label("first_idx"),
+                   _point_index(Invoice.period_end, instants, after=False).label("last_idx"))
+            .outerjoin(one_off, one_off.c.invoice_id == Invoice.id)
+            .join(Subscription, Subscription.id == Invoice.subscription_id)
+            .join(PlanVersion, PlanVersion.id == Subscription.plan_version_id)
             .where(Invoice.kind == InvoiceKind.RENEWAL.value,
                    Invoice.status != InvoiceStatus.VOID.value,
-                   InvoiceLine.kind == RECURRING_LINE,
-                   Invoice.period_end >= first, Invoice.period_start < last)
-            .group_by(Invoice.id))
+                   Invoice.period_end >= instants[0], Invoice.period_start < instants[-1]))
 
 
-def mrr_points(instants: Sequence[datetime]) -> AnySelect:
+def mrr_points(instants: Sequence[datetime], dialect: str, *, by_plan: bool = False
+               ) -> AnySelect:
     """One row per (point, subscription) counted in MRR at that point: ``idx, subscription_id,
-    currency, plan_id, mrr``.
+    currency, mrr`` (and ``plan_id`` with ``by_plan``).
 
     A subscription counts at instant T with the monthly amount of its renewal invoice whose
     period holds the last moment before T (``period_start < T <= period_end``), unless it was
     canceled before T, or that invoice had been written off before T, or was left unpaid by a
     dunning that suspended the subscription (``mark_unpaid``) before T.
     """
-    rec = _recurring(instants[0], instants[-1]).subquery("recurring")
-    pts = points_table(instants)
-    monthly = monthly_amount_sql(rec.c.amount, rec.c.seconds, PlanVersion.interval_unit,
-                                 PlanVersion.interval_count)
-    return (select(pts.c.idx, rec.c.subscription_id, rec.c.currency, Subscription.plan_id,
-                   func.max(monthly).label("mrr"))
-            .select_from(rec)
-            .join(pts, and_(rec.c.period_start < pts.c.at, rec.c.period_end >= pts.c.at))
-            .join(Subscription, Subscription.id == rec.c.subscription_id)
-            .join(PlanVersion, PlanVersion.id == Subscription.plan_version_id)
-            .where(or_(Subscription.canceled_at.is_(None), Subscription.canceled_at >= pts.c.at),
-                   ~written_off_before(rec.c.status, rec.c.subscription_id, rec.c.issued_at,
-                                       pts.c.at),
-                   ~suspended_before(rec.c.paid_at, rec.c.subscription_id,
-                                     rec.c.dunning_started_at, pts.c.at))
-            .group_by(pts.c.idx, rec.c.subscription_id, rec.c.currency, Subscription.plan_id))
+    # Planned on its own (MATERIALIZED): flattened into this query, PostgreSQL joined the
+    # points with the subscriptions first and every invoice with 23 of those (bench/README.md).
+    rec = _recurring(instants).cte("recurring").prefix_with("MATERIALIZED")
+    cov = covered_points(rec, rec.c.first_idx, rec.c.last_idx, instants, dialect)
+    at = point_instant(cov.c.idx, instants)
+    keys = [cov.c.subscription_id, cov.c.idx, cov.c.currency, *([cov.c.plan_id] * by_plan)]
+    return (select(*keys, func.max(cov.c.mrr).label("mrr"))
+            .where(or_(cov.c.canceled_at.is_(None), cov.c.canceled_at >= at),
+                   ~written_off_before(cov.c.status, cov.c.subscription_id, cov.c.issued_at, at),
+                   ~suspended_before(cov.c.paid_at, cov.c.subscription_id,
+                                     cov.c.dunning_started_at, at))
+            .group_by(*keys))
 
 
-def _movements(points: Sequence[Point]) -> AnySelect:
+def _movements(points: Sequence[Point], dialect: str) -> AnySelect:
     """Per point and currency: MRR, and the movements since the previous point.
 
     Each subscription's points are ordered with ``LAG``/``LEAD``: its previous value counts only
@@ -231,9 +253,10 @@ def _movements(points: Sequence[Point]) -> AnySelect:
     absent from the next point churns its whole amount there (``churn_next``, moved one point
     on by the caller). Starting from nothing is *new* if the subscription had no earlier renewal
     invoice with an amount, else a *reactivation* (back after a pause, an unpaid spell or a
-    written-off period).
+    written-off period). That look-up runs only for rows that start from nothing and were not
+    already present at an earlier point of the range.
     """
-    pp = mrr_points([p.at for p in points]).subquery("per_point")
+    pp = mrr_points([p.at for p in points], dialect).subquery("per_point")
     sub, idx = pp.c.subscription_id, pp.c.idx
     flow = select(pp.c.idx, pp.c.subscription_id, pp.c.currency, pp.c.mrr,
                   func.lag(idx).over(partition_by=sub, order_by=idx).label("prev_idx"),
@@ -244,30 +267,34 @@ def _movements(points: Sequence[Point]) -> AnySelect:
     earlier = aliased(Invoice)
     had_before = exists().where(
         earlier.subscription_id == flow.c.subscription_id,
-        earlier.kind == InvoiceKind.RENEWAL.value, earlier.status != InvoiceStatus.VOID.value,
-        earlier.subtotal > 0, earlier.period_start < before.c.at)
+        earlier.kind == InvoiceKind.RENEWAL.value, earlier.period_start < before.c.at,
+        earlier.status != InvoiceStatus.VOID.value, earlier.subtotal > 0)
     prev = case((flow.c.prev_idx == flow.c.idx - 1, flow.c.prev_mrr), else_=0)
-    now, moved = flow.c.mrr, flow.c.idx > 0
-    starts = and_(moved, prev == 0, now > 0)
+    now = flow.c.mrr
+    starts = case((and_(flow.c.idx > 0, prev == 0, now > 0),
+                   case((or_(flow.c.prev_idx.is_not(None), had_before), "reactivation"),
+                        else_="new")), else_="-")
     last = len(points) - 1
     leaves = and_(flow.c.idx < last, or_(flow.c.next_idx.is_(None),
                                          flow.c.next_idx != flow.c.idx + 1))
-    return (select(flow.c.idx, flow.c.currency, _sum(now).label("mrr"),
-                   _amount_if(and_(starts, ~had_before), now).label("new"),
-                   _amount_if(and_(moved, prev > 0, now > prev), now - prev).label("expansion"),
-                   _amount_if(and_(moved, prev > 0, now < prev), prev - now).label("contraction"),
-                   _amount_if(and_(starts, had_before), now).label("reactivation"),
+    # grouped by how rows start, so the look-up runs once per row, not once per sum using it
+    return (select(flow.c.idx, flow.c.currency, starts.label("starts"), _sum(now).label("mrr"),
+                   _amount_if(and_(prev > 0, now > prev), now - prev).label("expansion"),
+                   _amount_if(and_(prev > 0, now < prev), prev - now).label("contraction"),
                    _amount_if(leaves, now).label("churn_next"))
             .select_from(flow.outerjoin(before, before.c.idx == flow.c.idx - 1))
-            .group_by(flow.c.idx, flow.c.currency))
+            .group_by(flow.c.idx, flow.c.currency, starts))
 
 
 def mrr_months(conn: Connection, r: ReportRange) -> dict[str, list[MrrMonth]]:
     """currency -> one ``MrrMonth`` per month of the range."""
     by: dict[str, dict[int, dict[str, int]]] = {}
-    for row in conn.execute(_movements(r.points)).mappings():
-        by.setdefault(row["currency"], {})[int(row["idx"])] = {k: int(v) for k, v in row.items()
-                                                               if k not in ("idx", "currency")}
+    for row in conn.execute(_movements(r.points, conn.dialect.name)).mappings():
+        sums = by.setdefault(row["currency"], {}).setdefault(int(row["idx"]), {})
+        for key in ("mrr", "expansion", "contraction", "churn_next"):
+            sums[key] = sums.get(key, 0) + int(row[key])
+        if row["starts"] in ("new", "reactivation"):
+            sums[row["starts"]] = sums.get(row["starts"], 0) + int(row["mrr"])
     out: dict[str, list[MrrMonth]] = {}
     for currency, rows in sorted(by.items()):
         def at(i: int, key: str, rows: dict[int, dict[str, int]] = rows) -> int:
@@ -282,7 +309,7 @@ def mrr_months(conn: Connection, r: ReportRange) -> dict[str, list[MrrMonth]]:
 
 def plan_lines(conn: Connection, r: ReportRange) -> list[PlanLine]:
     """Subscriptions per plan at the end of the range: counted in MRR, and still in trial."""
-    pp = mrr_points([r.end]).subquery("at_end")
+    pp = mrr_points([r.end], conn.dialect.name, by_plan=True).subquery("at_end")
     active = {plan: (int(n), int(mrr)) for plan, n, mrr in conn.execute(
         select(pp.c.plan_id, func.count(), _sum(pp.c.mrr)).group_by(pp.c.plan_id))}
     trialing = {plan: n for plan, n in conn.execute(
