@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from billing.reports import queries
+from billing.reports import mrr, queries
 from billing.reports.figures import Report
 from billing.reports.period import ReportRange
 from billing.store.engine import Store
@@ -58,11 +58,11 @@ def build_report(store: Store, rng: ReportRange) -> Report:
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
         invoices = timed("invoices", queries.invoice_outcomes, conn)
         cash = timed("cash", queries.cash, conn)
-        mrr = timed("mrr", queries.mrr_months, conn)
-        plans = timed("subscriptions", queries.plan_lines, conn)
+        months = timed("mrr", mrr.mrr_months, conn)
+        plans = timed("subscriptions", mrr.plan_lines, conn)
         dunning = timed("dunning", queries.dunning_funnel, conn)
         aging = timed("aging", queries.aging, conn)
         known = queries.currencies(conn)
-    seen: set[Any] = set(invoices) | set(cash) | set(mrr) | set(dunning) | set(aging)
+    seen: set[Any] = set(invoices) | set(cash) | set(months) | set(dunning) | set(aging)
     return Report(rng, tuple(sorted(known | seen | {p.currency for p in plans})), invoices,
-                  cash, mrr, plans, dunning, aging, timings)
+                  cash, months, plans, dunning, aging, timings)

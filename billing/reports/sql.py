@@ -27,9 +27,12 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Integer,
+    Select,
     SQLColumnExpression,
     Subquery,
+    and_,
     case,
+    cast,
     func,
     literal,
     select,
@@ -40,7 +43,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from billing.reports.period import ReportRange
 from billing.store.types import UTCDateTime
+
+AnySelect = Select[*tuple[Any, ...]]
+Col = SQLColumnExpression[Any]
+"""A column or expression, from a mapped class, an alias or a subquery."""
 
 
 class EpochSeconds(FunctionElement[int]):
@@ -121,3 +129,21 @@ def half_up_div(numerator: ColumnElement[int], denominator: SQLColumnExpression[
     """``numerator / denominator`` rounded half up, exactly, for non-negative integers:
     ``floor((2n + d) / 2d)``, the same rule as ``billing.domain.money.round_half_up``."""
     return (numerator * 2 + denominator) // (denominator * 2)
+
+
+def within(column: Col, rng: ReportRange) -> ColumnElement[bool]:
+    """``start <= column < end``: a report's range is half-open."""
+    return and_(column >= rng.start, column < rng.end)
+
+
+def sum_of(value: Col) -> ColumnElement[int]:
+    """``SUM`` as an integer, 0 over no rows (PostgreSQL sums BIGINT as NUMERIC)."""
+    return cast(func.coalesce(func.sum(value), 0), BigInteger)
+
+
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return sum_of(case((condition, 1), else_=0))
+
+
+def amount_if(condition: ColumnElement[bool], amount: Col) -> ColumnElement[int]:
+    return sum_of(case((condition, amount), else_=0))
