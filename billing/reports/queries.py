@@ -100,7 +100,7 @@ def cash(conn: Connection, r: ReportRange) -> dict[str, Cash]:
 # --- dunning and aging ----------------------------------------------------------------------------
 
 
-def _recovered_by(attempt: Any, card: Any) -> ColumnElement[str]:
+def recovered_by(attempt: Any, card: Any) -> ColumnElement[str]:
     """Which way a recovered invoice was paid: the customer paying now (once attempts carry a
     source), a card added after dunning started, or else the retry schedule."""
     source = getattr(attempt, "source", None)
@@ -116,7 +116,7 @@ def dunning_funnel(conn: Connection, r: ReportRange) -> dict[str, Dunning]:
     attempt, card = aliased(PaymentAttempt), aliased(Card)
     stage = case(
         (and_(Invoice.status == InvoiceStatus.PAID.value, Invoice.paid_at < r.end),
-         _recovered_by(attempt, card)),
+         recovered_by(attempt, card)),
         (written_off_before(Invoice.status, Invoice.subscription_id, Invoice.issued_at, r.end),
          "written_off"),
         else_="still_open")

@@ -140,3 +140,24 @@ def test_a_range_in_january_does_not_see_february(february: February) -> None:
     assert report.dunning["CAD"].stages["still_open"] == Tally(1, ANNUAL)
     assert report.invoices["CAD"]["refunded"] == Tally(0, 0)
     assert report.aging["CAD"]["0-30"] == Tally(1, ANNUAL)  # 17 days past due on Feb 1
+
+
+def test_a_pay_now_source_is_its_own_recovery_channel_once_attempts_have_one() -> None:
+    """Attempts carry no ``source`` yet; the day they do, ``pay_now`` is counted first."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import literal_column, select
+    from sqlalchemy.dialects import sqlite
+
+    from billing.reports.queries import recovered_by
+
+    def compiled(attempt: SimpleNamespace) -> str:
+        card = SimpleNamespace(activated_at=literal_column("card.activated_at"))
+        return str(select(recovered_by(attempt, card)).compile(
+            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+    today = compiled(SimpleNamespace())
+    assert "pay_now" not in today and "'recovered_by_new_card'" in today
+    sql = compiled(SimpleNamespace(source=literal_column("a.source")))
+    assert sql.index("a.source = 'pay_now'") < sql.index("card.activated_at >")
+    assert sql.index("'recovered_by_pay_now'") < sql.index("'recovered_by_new_card'")

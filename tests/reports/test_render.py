@@ -7,12 +7,15 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
+from billing.reports import build_report, report_range
 from billing.reports.render import CSV_COLUMNS, csv_text, html_text, json_text, render, to_json
+from billing.store.engine import Store
 from tests.reports.conftest import February
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -126,3 +129,12 @@ def test_json_has_stable_keys_and_minor_unit_amounts(february: February) -> None
     assert data["dunning"]["CAD"]["recovery_rate"] == "0.5000"
     assert data["mrr"]["CAD"]["months"]["2026-02"]["churn"] == 5983
     assert render(february.report, "json", merchant="x") == json_text(february.report)
+
+
+def test_an_empty_shop_gets_a_page_that_says_so(store: Store) -> None:
+    rng = report_range(date(2026, 2, 1), date(2026, 2, 28), "America/Toronto",
+                       datetime(2026, 3, 3, tzinfo=UTC))
+    page = html_text(build_report(store, rng), merchant="Shop")
+    check_html(page)
+    assert "Nothing to report: no plans are stored yet" in page and "<svg" not in page
+    assert json.loads(json_text(build_report(store, rng)))["currencies"] == []
