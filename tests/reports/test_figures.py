@@ -7,12 +7,22 @@ Prices: starter 19.00, pro 49.00, coffee-weekly 18.50, pro-annual 490.00. The ra
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from billing.reports import build_report, report_range
 from billing.reports.figures import Cash, MrrMonth, PlanLine, Tally
-from tests.reports.conftest import February
+from billing.sandbox import cards
+from billing.services.cards import add_direct
+from billing.services.customers import add_customer
+from billing.store.engine import Store
+from billing.store.uow import UnitOfWork
+from tests.engine.harness import PLANS, at
+from tests.reports.conftest import February, running_world
 from tests.reports.scenario import REPORT_AT, TIMEZONE
 
 STARTER, PRO, WEEKLY, ANNUAL = 1900, 4900, 1850, 49000
@@ -161,3 +171,28 @@ def test_a_pay_now_source_is_its_own_recovery_channel_once_attempts_have_one() -
     sql = compiled(SimpleNamespace(source=literal_column("a.source")))
     assert sql.index("a.source = 'pay_now'") < sql.index("card.activated_at >")
     assert sql.index("'recovered_by_pay_now'") < sql.index("'recovered_by_new_card'")
+
+
+TAXES = 'taxes:\n  - {name: HST, rate: "13", provinces: ["ON"]}\n'
+
+
+def test_mrr_is_before_tax_while_invoices_and_cash_include_it(store: Store,
+                                                              tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    shutil.copytree(PLANS, plans)
+    (plans / "taxes.yaml").write_text(TAXES)
+    with running_world(store) as world:
+        world.apply_plans(plans)
+        with UnitOfWork(store) as uow:
+            add_customer(uow, world.clock, external_id="tom", email="tom@example.com",
+                         name="Tom", timezone=TIMEZONE, province="ON")
+        add_direct(world.deps, "tom", number=SecretStr(cards.APPROVE), cvv=SecretStr("123"),
+                   expiry="1230", holder="Tom")
+        world.subscribe("tom", "starter-monthly", trial_days=0)
+        world.tick()
+    rng = report_range(date(2026, 1, 1), date(2026, 1, 31), TIMEZONE, at("2026-01-20"))
+    report = build_report(store, rng)
+    with_tax = STARTER + STARTER * 13 // 100  # 19.00 + 2.47 HST
+    assert report.invoices["CAD"]["issued"] == Tally(1, with_tax)
+    assert report.cash["CAD"] == Cash(collected=with_tax, refunded=0)
+    assert [(m.month, m.new, m.end) for m in report.mrr["CAD"]] == [("2026-01", STARTER, STARTER)]
