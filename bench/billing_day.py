@@ -566,9 +566,10 @@ def timed_batches() -> Iterator[list[BatchMark]]:
     marks: list[BatchMark] = []
     original = collection.create_intents
 
-    def wrapper(deps: Deps, at: datetime, limit: int) -> tuple[list[collection.Intent], int]:
+    def wrapper(deps: Deps, at: datetime, limit: int,
+                failed: list[Any] | None = None) -> tuple[list[collection.Intent], int]:
         start = time.perf_counter()
-        intents, claimed = original(deps, at, limit)
+        intents, claimed = original(deps, at, limit, failed)
         marks.append(BatchMark(start, time.perf_counter(), len(intents), claimed))
         return intents, claimed
 
@@ -1001,9 +1002,9 @@ def run_once(opts: Options, config: Config, run: int, work: Path) -> RunResult:
         renew_seconds = time.perf_counter() - start
         renew_cpu = CpuMeter.seconds(before, meter.snap())
         sql_renew, renew_top = counter.snapshot(), counter.top_statements()
-        if renewed.invoices != n or renewed.errors:
+        if renewed.invoices != n or renewed.failed:
             raise RuntimeError(f"renew_due issued {renewed.invoices} invoices of {n} "
-                               f"({renewed.errors} errors)")
+                               f"({len(renewed.failed)} failed)")
         print(f"  renew_due: {n} invoices in {renew_seconds:.2f} s; collecting...", end=" ",
               flush=True)
 
