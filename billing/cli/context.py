@@ -106,11 +106,13 @@ def admit_now(store: Store) -> None:
         raise InvalidInput(verdict.reason)
 
 
-def open_store(*, require_schema: bool = True) -> Store:
+def open_store(*, require_schema: bool = True, reading: bool = False) -> Store:
     """The store named by the settings, checked to be migrated unless asked not to.
 
     The sandbox's own database is created and given the example plans on first use; any other
     database must have been set up on purpose (``billing db upgrade``, ``billing plans apply``).
+    ``reading``: this run of the command changes nothing, so any ``--now`` is fine (a command
+    that only sometimes writes, such as ``report`` without ``--email``).
     """
     st = state()
     settings = st.settings()
@@ -120,7 +122,8 @@ def open_store(*, require_schema: bool = True) -> Store:
             if st.sandbox_database:
                 prepare_sandbox_database(store, st.clock(), settings.plans_dir)
             require_current(store.engine)
-            admit_now(store)
+            if not reading:
+                admit_now(store)
         except BaseException:
             store.close()
             raise

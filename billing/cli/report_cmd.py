@@ -21,23 +21,6 @@ from billing.reports.delivery import enqueue_report
 from billing.reports.period import parse_day, previous_month
 from billing.reports.render import FORMATS, render
 from billing.reports.schedule import ReportSchedule, queue_due_reports
-from billing.services.installation import prepare_sandbox_database
-from billing.store.engine import Store
-from billing.store.migrate import require_current
-
-
-def _reading_store() -> Store:
-    """``open_store`` without the ``--now`` guard for writers: this run only reads."""
-    st = state()
-    store = open_store(require_schema=False)
-    try:
-        if st.sandbox_database:
-            prepare_sandbox_database(store, st.clock(), st.settings().plans_dir)
-        require_current(store.engine)
-    except BaseException:
-        store.close()
-        raise
-    return store
 
 
 def _format(fmt: str | None, output: Path | None) -> str:
@@ -104,7 +87,7 @@ def register(app: typer.Typer) -> None:
         rng = report_range(parse_day(first, "--from") if first else default_first,
                            parse_day(last, "--to") if last else default_last,
                            settings.timezone, at)
-        store = open_store() if email else _reading_store()
+        store = open_store(reading=not email)
         try:
             built = build_report(store, rng)
             queued = enqueue_report(
