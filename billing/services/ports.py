@@ -73,6 +73,7 @@ class EngineConfig:
     next passes, so a clock far in the future can't make one pass issue thousands of invoices."""
     card_expiry_notice: timedelta = timedelta(days=30)
     update_card_link_ttl: timedelta = timedelta(days=30)
+    pay_now_link_ttl: timedelta = timedelta(days=30)
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
 
     @property
