@@ -1,0 +1,110 @@
+"""A customer's card journeys in a real browser (headless Chromium) against the real servers:
+the sandbox's hosted card page, the receiver's return and update-card pages, the engine's
+emails over SMTP, the money checked against the sandbox ledger.
+
+Each test runs on every selected database backend. The HTTP-level edge cases (forged returns,
+bad tokens, expiry) are covered in tests/receiver/test_receiver_cards.py; here the point is that
+the pages work for a person with a browser: forms submit, redirects land, buttons are there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from billing.sandbox import cards
+from billing.services.cards import add_direct, list_cards, start_card_setup
+from billing.services.customers import add_customer
+from billing.store.uow import UnitOfWork
+from tests.browser.harness import Shop, fill_card_page, link_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+
+def new_customer(shop: Shop, ref: str) -> str:
+    """A customer as the merchant's back office creates one (the JSON API will do the same)."""
+    with UnitOfWork(shop.deps.store) as uow:
+        add_customer(uow, shop.clock, external_id=ref, email=f"{ref}@example.com",
+                     name=ref.title(), timezone="America/Toronto")
+        uow.commit()
+    return ref
+
+
+def test_a_card_entered_on_the_hosted_page_is_saved_and_pays_the_first_invoice(
+    shop: Shop, page: Page
+) -> None:
+    new_customer(shop, "ann")
+    card, redirect = start_card_setup(shop.deps, "ann")
+    assert shop.card_statuses("ann") == {card.card_id: "pending"}
+
+    page.goto(redirect)
+    assert page.get_by_role("heading").inner_text() == "Add a card"
+    fill_card_page(page, cards.APPROVE, holder="Ann Example")
+    page.wait_for_url(f"{shop.receiver_url}/iotpay/return/addcard?**")
+    assert page.get_by_role("heading").inner_text() == "Card ending 0014 saved"
+    assert shop.card_statuses("ann") == {card.card_id: "active"}
+    [saved] = list_cards(shop.deps, "ann")
+    assert (saved.number, saved.holder, saved.expiry) == ("625094******0014", "Ann Example",
+                                                         "1230")
+
+    sub = shop.subscribe("ann", "coffee-weekly")
+    assert shop.ledger_charges() == 0
+    shop.tick()
+    [invoice] = shop.invoices(sub)
+    assert invoice.status == "paid" and invoice.amount_paid == invoice.total > 0
+    assert shop.ledger_charges() == 1
+    assert shop.subscription(sub).card_id is not None
+    shop.assert_exactly_once()
+
+
+def test_a_declined_card_is_replaced_through_the_link_in_the_payment_failed_email(
+    shop: Shop, page: Page
+) -> None:
+    new_customer(shop, "dee")
+    add_direct(shop.deps, "dee", number=SecretStr(cards.DECLINE_EXPIRED_CARD),
+               cvv=SecretStr("123"), expiry="1230", holder="Dee")
+    sub = shop.subscribe("dee", "starter-monthly", trial_days=0)
+    shop.tick()  # a hard decline: no retry until the customer gives another card
+    [invoice] = shop.invoices(sub)
+    assert invoice.status == "open" and invoice.hard_declined
+    [old_card] = shop.card_statuses("dee")
+
+    failed = shop.inbox.wait_for("failed")
+    assert failed["To"] == "dee@example.com"
+    link = link_in(failed, "/billing/update-card/")
+    assert link.startswith(f"{shop.receiver_url}/billing/update-card/")
+
+    page.goto(link)  # opening the link only shows a button: mail scanners change nothing
+    assert page.get_by_role("heading").inner_text() == "Update your card"
+    assert shop.card_statuses("dee") == {old_card: "active"}
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(f"{shop.sandbox.root_url}/cc/addcard?**")
+    assert page.get_by_role("heading").inner_text() == "Add a card"
+    assert list(shop.card_statuses("dee").values()) == ["active", "pending"]
+
+    fill_card_page(page, cards.APPROVE, holder="Dee")
+    page.wait_for_url(f"{shop.receiver_url}/iotpay/return/addcard?**")
+    assert page.get_by_role("heading").inner_text() == "Card ending 0014 saved"
+    assert list(shop.card_statuses("dee").values()) == ["active", "active"]
+
+    shop.tick()  # the new card retries the stalled invoice at once
+    [invoice] = shop.invoices(sub)
+    assert invoice.status == "paid" and invoice.attempt_count == 2
+    assert shop.subscription(sub).status == "active"
+    assert shop.ledger_charges() == 1
+    shop.assert_exactly_once()
+
+
+def test_a_card_the_gateway_refuses_is_not_saved_and_the_page_says_so(
+    shop: Shop, page: Page
+) -> None:
+    new_customer(shop, "cy")
+    card, redirect = start_card_setup(shop.deps, "cy")
+    page.goto(redirect)
+    fill_card_page(page, cards.INVALID_NUMBER, holder="Cy")
+    page.wait_for_url(f"{shop.receiver_url}/iotpay/return/addcard?**")
+    assert page.get_by_role("heading").inner_text() == "Card not saved"
+    assert "did not confirm your card" in page.inner_text("body")
+    assert shop.card_statuses("cy") == {card.card_id: "pending"}
