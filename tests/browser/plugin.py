@@ -1,5 +1,6 @@
-"""The browser as a pytest plugin: one headless Chromium per test session, a fresh page per
-test, and a screenshot plus the page's HTML whenever a test that used a page fails.
+"""The browser as a pytest plugin: one headless Chromium per test package (``tests/browser``),
+a fresh page per test, and a screenshot plus the page's HTML whenever a test that used a page
+fails.
 
 ``tests/browser/conftest.py`` pulls these in; being a module of its own, it can also be loaded
 with ``-p tests.browser.plugin``, which is how ``test_plugin.py`` runs failing tests in a child
@@ -14,8 +15,13 @@ Why plain fixtures and not the pytest-playwright plugin: the sync API runs its e
 greenlet on the test's own thread. That sits well beside the suite's server threads (uvicorn,
 the sandbox, aiosmtpd), but it refuses to start inside a running asyncio loop, so browser tests
 stay plain ``def`` tests; the plugin would add options, fixtures and an event-loop policy the
-suite doesn't need. Under ``filterwarnings = error`` every context is closed after its test and
-the browser and driver at the end of the session, so no unclosed-resource warning escapes.
+suite doesn't need. While Playwright runs, it marks its loop as the main thread's running loop
+between calls, so ``asyncio.run()`` anywhere else on that thread would fail: the browser is
+therefore package-scoped, stopped once the last browser test is done, not kept to the end of the
+session where it would break any later test that uses asyncio (a plugin-loaded test outside a
+package, like ``test_plugin.py``'s probes, gets it for the session, which is all it has).
+Under ``filterwarnings = error`` every context is closed after its test and the browser and
+driver with the package, so no unclosed-resource warning escapes.
 Playwright is imported only inside ``launch_chromium``: a missing package fails the browser
 tests with one line instead of breaking the collection of the whole suite.
 """
@@ -47,9 +53,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """The session's headless Chromium; fails every browser test if it can't start."""
+    """The package's headless Chromium; fails every browser test if it can't start."""
     with launch_chromium() as chromium:
         yield chromium
 
