@@ -4,9 +4,23 @@ pages a customer sees.
 
 ``Shop`` extends the engine tests' ``World`` (same clock, sandbox, ledger checks) with what a
 browser needs: the receiver's public URL (where emails' links and the gateway's return point),
-an SMTP inbox, and ``fill_card_page`` for the sandbox's hosted card form. Customers are created
-through ``billing/services`` for now; a test that goes through the JSON API instead would post
-to the API app and keep everything after that unchanged.
+an SMTP inbox, and ``fill_card_page`` for the sandbox's hosted card form (add-card and purchase
+pages alike). Customers are created through ``billing/services`` for now.
+
+Extending it (the flows whose servers are not on this branch yet):
+
+* The JSON API creates the customer and starts add-card: serve the API app on loopback in the
+  ``shop`` fixture (its own ``ReceiverServer``-style uvicorn thread, or mounted on the
+  receiver's app), keep its URL on ``Shop``, and replace ``new_customer``/``start_card_setup``
+  with ``requests`` calls; the browser part after the redirect URL stays as it is.
+* Pay-now from a payment-failed email:
+  ``link_in(shop.inbox.wait_for("failed"), "/billing/pay/")``, ``page.goto`` it, click
+  Continue, ``page.wait_for_url(f"{shop.sandbox.root_url}/cc/purchase?**")``,
+  ``fill_card_page`` (it presses "Pay"), wait for the return URL, then
+  ``shop.sandbox.wait_for_notifies()`` and ``shop.settle(shop.notifies_applied)`` before
+  asserting the invoice paid and ``shop.ledger_charges()``.
+* A webhook at a test receiver: ``billing.sandbox.testing.NotifySink`` records every POST
+  (``wait_for(n)``, ``bodies()``); start one in the test and register its URL as the endpoint.
 """
 
 from __future__ import annotations
