@@ -135,6 +135,12 @@ class Shop(World):
         ledger = self.sandbox.ledger()
         return sum(ledger.charges(a.mch_order_no) for a in self.attempts())
 
+    def charged_cards(self) -> list[tuple[str | None, int]]:
+        """``(gateway cardId, amount)`` of each approved charge in the sandbox ledger, in order:
+        which card the money was actually taken from."""
+        return [(o.card_id, o.amount) for o in self.sandbox.ledger().orders
+                for _ in range(o.charged)]
+
 
 def fill_card_page(page: Page, number: str = cards.APPROVE, *, expiry: str = "1230",
                    holder: str = "Ann Example", cvv: str = "123") -> None:

@@ -55,7 +55,7 @@ def test_a_card_entered_on_the_hosted_page_is_saved_and_pays_the_first_invoice(
     [invoice] = shop.invoices(sub)
     assert invoice.status == "paid" and invoice.amount_paid == invoice.total > 0
     assert shop.ledger_charges() == 1
-    assert shop.subscription(sub).card_id is not None
+    assert shop.charged_cards() == [(card.card_id, invoice.total)]  # the card typed in Chromium
     shop.assert_exactly_once()
 
 
@@ -87,13 +87,16 @@ def test_a_declined_card_is_replaced_through_the_link_in_the_payment_failed_emai
     fill_card_page(page, cards.APPROVE, holder="Dee")
     page.wait_for_url(f"{shop.receiver_url}/iotpay/return/addcard?**")
     assert page.get_by_role("heading").inner_text() == "Card ending 0014 saved"
-    assert list(shop.card_statuses("dee").values()) == ["active", "active"]
+    statuses = shop.card_statuses("dee")
+    assert list(statuses.values()) == ["active", "active"]
+    [new_card] = [c for c in statuses if c != old_card]
 
     shop.tick()  # the new card retries the stalled invoice at once
     [invoice] = shop.invoices(sub)
     assert invoice.status == "paid" and invoice.attempt_count == 2
     assert shop.subscription(sub).status == "active"
     assert shop.ledger_charges() == 1
+    assert shop.charged_cards() == [(new_card, invoice.total)]  # not the declined one
     shop.assert_exactly_once()
 
 
