@@ -22,6 +22,16 @@ The rules are a join on this order, so any arrival order of the same facts ends 
 * A "not sent" only speaks for the sender that held the lease: once another worker took the
   attempt over (a newer lease), that worker may have sent it.
 
+Pay-now attempts (``AttemptSource.PAY_NOW``) are the customer's own payment on the gateway's
+hosted ``cc_purchase`` page, so three rules differ, all of them here and nowhere else:
+
+* a decline, a refusal or a "not sent" ends the attempt with ``Effect.RELEASE``: the invoice is
+  left as it was (no dunning step, no retry spent), because the customer, not the schedule, tried;
+* "no such order" means the customer has not submitted the page yet: it is never re-sent (only
+  the customer can pay a hosted page), it is looked up again until ``expires_at``, and after that
+  the attempt ends as **abandoned**, again with ``Effect.RELEASE``;
+* an order still unsettled (status 0/1) after ``expires_at`` is *not* abandoned: money may move.
+
 Worked example: a purchase times out (``unknown``: query in 1 min), the notify arrives (``paid``:
 settle the invoice), the query then answers status 2 (``paid`` again: nothing to do).
 """
@@ -49,6 +59,15 @@ FINAL = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.FAI
 
 _RANK = {AttemptState.SENDING: 0, AttemptState.UNKNOWN: 1, AttemptState.PENDING: 2,
          AttemptState.FAILED: 3, AttemptState.SUCCEEDED: 4, AttemptState.FAILED_NOT_SENT: 3}
+
+
+class AttemptSource(StrEnum):
+    """What started an attempt; the reports count recoveries by it and ``decide`` reads it."""
+
+    SCHEDULED = "scheduled"
+    """The collection tick: a renewal's first charge or a dunning retry, on the vaulted card."""
+    PAY_NOW = "pay_now"
+    """The customer, from a pay-now link: the gateway's hosted ``cc_purchase`` page."""
 
 
 class DeclineKind(StrEnum):
@@ -152,6 +171,9 @@ class Attempt:
     pay_order_id: str | None = None
     lease_until: datetime | None = None
     card_expiry: str | None = None
+    source: AttemptSource = AttemptSource.SCHEDULED
+    expires_at: datetime | None = None
+    """For a pay-now attempt: when its hosted page counts as abandoned if nothing was paid."""
 
 
 class Effect(StrEnum):
@@ -170,6 +192,9 @@ class Effect(StrEnum):
     """The gateway has no such order: send it again under the same number."""
     DISCREPANCY = "discrepancy"
     """The answer does not match the attempt: apply nothing, alert, query later."""
+    RELEASE = "release"
+    """A pay-now attempt ended unpaid (declined, refused, never sent or abandoned): leave the
+    invoice exactly as it was, its retry schedule and dunning untouched."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +250,10 @@ def decide(attempt: Attempt, outcome: Outcome, at: datetime) -> AttemptDecision:
     if state in FINAL:
         return AttemptDecision(state, Effect.NONE, pay_id, claims.status)
     mine = outcome.lease_until is None or outcome.lease_until == attempt.lease_until
+    if attempt.source is AttemptSource.PAY_NOW:
+        hosted = _decide_hosted(attempt, outcome, at, mine)
+        if hosted is not None:
+            return hosted
     if outcome.source is Source.RESEND and kind in (OutcomeKind.NOT_SENT, OutcomeKind.REJECTED):
         # A re-send of an order whose first request may still land: its failure proves nothing
         # about the first one, so the attempt stays unresolved and is looked up again.
@@ -311,6 +340,56 @@ _OUTCOME_TEXT = {
     OutcomeKind.UNKNOWN: "transit failure after sending",
     OutcomeKind.NOT_SENT: "never reached the gateway",
 }
+
+
+def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
+                   mine: bool) -> AttemptDecision | None:
+    """The pay-now rules for an unresolved attempt (``None``: the common rules apply).
+
+    >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    >>> a = Attempt("K-1", 100, "CAD", AttemptState.PENDING, source=AttemptSource.PAY_NOW,
+    ...             expires_at=t + timedelta(minutes=30))
+    >>> decide(a, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t).effect.value
+    'check_later'
+    >>> late = decide(a, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t + timedelta(hours=1))
+    >>> late.state.value, late.effect.value, late.reason
+    ('failed', 'release', 'abandoned: the hosted page was not paid in time')
+    """
+    state, kind, pay_id = attempt.state, outcome.kind, attempt.pay_order_id
+    pay_id = pay_id or outcome.claims.pay_order_id
+    if kind is OutcomeKind.DECLINED:
+        return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id, outcome.claims.status,
+                               outcome.reason or "declined on the hosted page")
+    if kind is OutcomeKind.REJECTED:
+        return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id, None,
+                               outcome.reason or "refused by the gateway", DeclineKind.SETUP)
+    if kind is OutcomeKind.NOT_SENT:
+        if state is AttemptState.SENDING and mine:
+            return AttemptDecision(AttemptState.FAILED_NOT_SENT, Effect.RELEASE,
+                                   reason=outcome.reason or "not sent")
+        return AttemptDecision(state, Effect.NONE, pay_id)
+    if kind is OutcomeKind.NOT_FOUND:
+        if attempt.expires_at is not None and at >= attempt.expires_at:
+            return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id,
+                                   reason="abandoned: the hosted page was not paid in time")
+        return AttemptDecision(_join(state, AttemptState.PENDING), Effect.CHECK_LATER, pay_id)
+    return None
+
+
+def check_after(attempt: Attempt, at: datetime, checks_done: int) -> datetime:
+    """When to query ``attempt`` next: the usual backoff, but a pay-now attempt is also
+    looked up the moment its hosted page's lifetime ends, so abandonment is noticed on time.
+
+    >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    >>> a = Attempt("K-1", 100, "CAD", AttemptState.PENDING, source=AttemptSource.PAY_NOW,
+    ...             expires_at=t + timedelta(minutes=30))
+    >>> check_after(a, t + timedelta(minutes=20), 2) - t
+    datetime.timedelta(seconds=1800)
+    """
+    later = next_check(at, checks_done)
+    if attempt.expires_at is not None and at < attempt.expires_at:
+        return min(later, attempt.expires_at)
+    return later
 
 
 def render_table() -> str:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from billing.domain.cards import CardStatus
 from billing.domain.invoices import InvoiceKind, InvoiceStatus, RefundKind
 from billing.domain.payments import IN_FLIGHT as IN_FLIGHT_STATES
-from billing.domain.payments import AttemptState, DeclineKind
+from billing.domain.payments import AttemptSource, AttemptState, DeclineKind
 from billing.domain.plans import MigrationPolicy
 from billing.domain.subscriptions import Status
 from billing.domain.taxes import PROVINCES
@@ -344,6 +344,7 @@ class PaymentAttempt(Base):
             postgresql_where=text("state = 'succeeded'"),
         ),
         Index("ix_payment_attempts_check", "state", "next_check_at"),
+        _one_of("source", _values(AttemptSource), "source"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
@@ -365,6 +366,12 @@ class PaymentAttempt(Base):
     check_count: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    # Pay-now (migration 0006): who started the attempt, and until when its hosted page may be
+    # paid before it counts as abandoned. A pay-now attempt has no vaulted card: its
+    # ``gateway_card_id`` is "" (the customer types a card on the gateway's page).
+    source: Mapped[AttemptSource] = mapped_column(
+        enum_of(AttemptSource, 16), default=AttemptSource.SCHEDULED, server_default="scheduled")
+    expires_at: Mapped[datetime | None]
 
 
 class Refund(Base):

@@ -1,0 +1,113 @@
+"""Pay-now attempts in the pure state machine: what the customer's own hosted payment may and
+may not do to its invoice (never a dunning step, never a re-send, abandoned only when unpaid)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from billing.domain.payments import (
+    FINAL,
+    Attempt,
+    AttemptSource,
+    AttemptState,
+    Claims,
+    Effect,
+    Outcome,
+    OutcomeKind,
+    Source,
+    check_after,
+    decide,
+)
+
+AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
+EXPIRES = AT + timedelta(minutes=30)
+ORDER = "K3F9QZ-42-02-7M2Q9X"
+HOSTED = Attempt(ORDER, 1900, "CAD", AttemptState.PENDING, mch_id="10000701", card_id="",
+                 source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
+SCHEDULED = Attempt(ORDER, 1900, "CAD", AttemptState.PENDING, mch_id="10000701")
+
+
+def claims(status: int) -> Claims:
+    return Claims(mch_order_no=ORDER, amount=1900, currency="CAD", mch_id="10000701",
+                  pay_order_id="P1", status=status)
+
+
+NOT_FOUND = Outcome(OutcomeKind.NOT_FOUND, Source.QUERY)
+DECLINED = Outcome(OutcomeKind.DECLINED, Source.QUERY, claims(9), "Insufficient funds")
+PAID = Outcome(OutcomeKind.PAID, Source.NOTIFY, claims(2))
+UNSETTLED = Outcome(OutcomeKind.UNSETTLED, Source.QUERY, claims(1))
+
+
+def test_an_unsubmitted_hosted_page_is_looked_up_again_not_resent() -> None:
+    decision = decide(HOSTED, NOT_FOUND, AT + timedelta(minutes=5))
+    assert (decision.state, decision.effect) == (AttemptState.PENDING, Effect.CHECK_LATER)
+    # A scheduled attempt the gateway has never heard of is re-sent: the contrast is the point.
+    assert decide(SCHEDULED, NOT_FOUND, AT).effect is Effect.RESEND_SAME_ORDER
+
+
+def test_a_hosted_page_unpaid_past_its_lifetime_is_abandoned_without_a_decline() -> None:
+    decision = decide(HOSTED, NOT_FOUND, EXPIRES)
+    assert decision.state is AttemptState.FAILED and decision.effect is Effect.RELEASE
+    assert decision.decline is None and decision.reason is not None
+    assert "abandoned" in decision.reason
+
+
+def test_an_order_still_settling_past_the_lifetime_is_never_abandoned() -> None:
+    decision = decide(HOSTED, UNSETTLED, EXPIRES + timedelta(days=2))
+    assert decision.state is AttemptState.PENDING and decision.effect is Effect.CHECK_LATER
+
+
+def test_a_decline_on_the_hosted_page_releases_the_invoice_instead_of_dunning_it() -> None:
+    decision = decide(HOSTED, DECLINED, AT)
+    assert (decision.state, decision.effect) == (AttemptState.FAILED, Effect.RELEASE)
+    assert decision.decline is None and decision.reason == "Insufficient funds"
+    assert decide(SCHEDULED, DECLINED, AT).effect is Effect.DECLINE
+
+
+def test_a_pay_now_that_never_left_is_released_not_retried_soon() -> None:
+    sending = Attempt(ORDER, 1900, "CAD", AttemptState.SENDING, source=AttemptSource.PAY_NOW,
+                      expires_at=EXPIRES)
+    decision = decide(sending, Outcome(OutcomeKind.NOT_SENT, reason="refused"), AT)
+    assert (decision.state, decision.effect) == (AttemptState.FAILED_NOT_SENT, Effect.RELEASE)
+
+
+def test_a_payment_after_abandonment_still_settles() -> None:
+    abandoned = decide(HOSTED, NOT_FOUND, EXPIRES)
+    later = Attempt(ORDER, 1900, "CAD", abandoned.state, source=AttemptSource.PAY_NOW,
+                    expires_at=EXPIRES)
+    decision = decide(later, PAID, EXPIRES + timedelta(minutes=1))
+    assert (decision.state, decision.effect) == (AttemptState.SUCCEEDED, Effect.SETTLE)
+
+
+def test_a_hosted_attempt_is_checked_when_its_lifetime_ends() -> None:
+    assert check_after(HOSTED, AT + timedelta(minutes=20), 2) == EXPIRES
+    assert check_after(HOSTED, AT, 0) == AT + timedelta(minutes=1)
+    assert check_after(HOSTED, EXPIRES, 2) == EXPIRES + timedelta(hours=1)
+
+
+OUTCOMES = st.sampled_from([NOT_FOUND, DECLINED, PAID, UNSETTLED,
+                            Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)])
+WHEN = st.sampled_from([AT, EXPIRES, EXPIRES + timedelta(hours=1)])
+
+
+@given(st.lists(st.tuples(OUTCOMES, WHEN), max_size=6))
+def test_a_pay_now_attempt_never_dunning_never_resent_and_paid_wins(
+        facts: list[tuple[Outcome, datetime]]) -> None:
+    def step(attempt: Attempt, fact: tuple[Outcome, datetime]) -> Attempt:
+        decision = decide(attempt, fact[0], fact[1])
+        assert decision.effect not in (Effect.DECLINE, Effect.SETUP_ERROR, Effect.RETRY_SOON,
+                                       Effect.RESEND_SAME_ORDER)
+        return Attempt(ORDER, 1900, "CAD", decision.state, mch_id="10000701", card_id="",
+                       source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
+
+    end = reduce(step, facts, HOSTED)
+    if any(outcome is PAID for outcome, _ in facts):
+        assert end.state is AttemptState.SUCCEEDED
+    else:
+        assert end.state is not AttemptState.SUCCEEDED
+    if end.state in FINAL:
+        assert decide(end, NOT_FOUND, EXPIRES + timedelta(days=9)).effect is Effect.NONE
