@@ -376,19 +376,18 @@ def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
     return None
 
 
-def check_after(attempt: Attempt, at: datetime, checks_done: int) -> datetime:
-    """When to query ``attempt`` next: the usual backoff, but a pay-now attempt is also
-    looked up the moment its hosted page's lifetime ends, so abandonment is noticed on time.
+def check_after(at: datetime, checks_done: int, expires_at: datetime | None = None) -> datetime:
+    """When to query an unresolved attempt next: the usual backoff, but a pay-now attempt
+    (``expires_at`` set) is also looked up the moment its hosted page's lifetime ends, so an
+    abandoned page is noticed on time.
 
     >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    >>> a = Attempt("K-1", 100, "CAD", AttemptState.PENDING, source=AttemptSource.PAY_NOW,
-    ...             expires_at=t + timedelta(minutes=30))
-    >>> check_after(a, t + timedelta(minutes=20), 2) - t
+    >>> check_after(t + timedelta(minutes=20), 2, t + timedelta(minutes=30)) - t
     datetime.timedelta(seconds=1800)
     """
     later = next_check(at, checks_done)
-    if attempt.expires_at is not None and at < attempt.expires_at:
-        return min(later, attempt.expires_at)
+    if expires_at is not None and at < expires_at:
+        return min(later, expires_at)
     return later
 
 

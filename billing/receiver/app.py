@@ -6,8 +6,9 @@
 
 Routes: ``POST /iotpay/notify`` (``billing.receiver.notify``), ``GET /iotpay/return/addcard``
 and ``GET``/``POST /billing/update-card/{token}`` (``billing.receiver.cards``), ``GET /healthz`` and
-``GET /metrics`` (``billing.receiver.ops``). Unknown routes are FastAPI's 404/405; the OpenAPI
-and docs pages are off, since nothing here is a public API.
+``GET /metrics`` (``billing.receiver.ops``), ``GET``/``POST /billing/pay/{token}`` and
+``GET /iotpay/return/pay`` (``billing.receiver.paynow``). Unknown routes are FastAPI's
+404/405; the OpenAPI and docs pages are off, since nothing here is a public API.
 
 No input may produce a 500: every route catches its own failures, and ``NeverFail`` is the last
 line, turning anything that still escapes into a 503 (retry later) and logging only its class.
@@ -25,6 +26,7 @@ from billing.metrics import Metrics
 from billing.receiver.cards import cards_router
 from billing.receiver.notify import describe_error, notify_router
 from billing.receiver.ops import ops_router
+from billing.receiver.paynow import paynow_router
 from billing.services.ports import Deps
 
 __all__ = ["DEFAULT_MAX_BODY", "NeverFail", "create_app"]
@@ -51,6 +53,7 @@ def create_app(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metrics 
                                      max_body=max_body))
     app.include_router(cards_router(deps))
     app.include_router(ops_router(deps.store, metrics))
+    app.include_router(paynow_router(deps))
     app.add_middleware(NeverFail)
     return app
 

@@ -74,6 +74,8 @@ class Intent:
     subject: str
     lease_until: datetime | None = None
     """Until when this sender may send; past ``lease_until - send_margin`` it must not start."""
+    hosted: bool = False
+    """A pay-now attempt: only the customer can pay its hosted page, so it is never re-sent."""
 
 
 @dataclass

@@ -9,6 +9,8 @@
   update-card token can never be replayed as a pay-now token or the other way round. They expire
   like update-card links (``EngineConfig.pay_now_link_ttl``, 30 days); the invoice's own state
   (still open?) is checked when the link is used, not trusted from the token.
+* The return URL handed to the gateway's hosted pay-now page: the order number and an HMAC of
+  it, for the same reason as the card return below.
 * The return URL handed to the gateway's hosted card page: the cardId and an HMAC of it, so
   outsiders can't make the receiver confirm (and query the gateway about) arbitrary cardIds.
 """
@@ -95,3 +97,14 @@ def card_return_url(config: EngineConfig, card_id: str) -> str:
 
 def card_return_valid(config: EngineConfig, card_id: str, sig: str) -> bool:
     return _matches(config, "card-return", card_id, sig)
+
+
+def pay_return_url(config: EngineConfig, mch_order_no: str) -> str:
+    """Where the gateway sends the browser after a hosted pay-now, signed for its order number,
+    so outsiders can't make the receiver query the gateway about arbitrary orders."""
+    query = urlencode({"order": mch_order_no, "sig": _mac(config, "pay-return", mch_order_no)})
+    return f"{config.public_url.rstrip('/')}/iotpay/return/pay?{query}"
+
+
+def pay_return_valid(config: EngineConfig, mch_order_no: str, sig: str) -> bool:
+    return _matches(config, "pay-return", mch_order_no, sig)

@@ -22,14 +22,15 @@ from billing.domain.invoices import InvoiceStatus
 from billing.domain.payments import (
     Attempt,
     AttemptDecision,
+    AttemptSource,
     AttemptState,
     DeclineKind,
     Effect,
     Outcome,
     OutcomeKind,
     Source,
+    check_after,
     decide,
-    next_check,
     next_setup_retry,
 )
 from billing.domain.subscriptions import Event as SubEvent
@@ -54,7 +55,8 @@ def facts(attempt: PaymentAttempt, config: EngineConfig,
     return Attempt(attempt.mch_order_no, attempt.amount, attempt.currency,
                    AttemptState(attempt.state), mch_id=config.mch_id,
                    card_id=attempt.gateway_card_id, pay_order_id=attempt.pay_order_id,
-                   lease_until=attempt.lease_until, card_expiry=card_expiry)
+                   lease_until=attempt.lease_until, card_expiry=card_expiry,
+                   source=AttemptSource(attempt.source), expires_at=attempt.expires_at)
 
 
 def _card_expiry(session: Session, attempt: PaymentAttempt) -> str | None:
@@ -94,7 +96,25 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
         _fail(session, invoice, attempt, decision, at, config, source)
     elif decision.effect is Effect.RETRY_SOON:
         _not_sent(session, invoice, attempt, decision, at, source)
+    elif decision.effect is Effect.RELEASE:
+        _release(session, invoice, attempt, decision, at, source)
     return decision
+
+
+def _release(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+             decision: AttemptDecision, at: datetime, source: str) -> None:
+    """A pay-now ended unpaid: close the attempt and leave the invoice as it was, so its retry
+    schedule and dunning carry on as if the customer had never clicked (a customer trying is
+    never held against them); a refusal of the request itself still alerts the operator."""
+    attempt.state, attempt.resolved_at = decision.state, at
+    attempt.failure_reason = (decision.reason or "not paid")[:200]
+    attempt.next_check_at, attempt.decline_kind = None, decision.decline
+    _log(session, attempt, invoice, at, "payment.pay_now_ended", source, decision.reason)
+    if decision.decline is DeclineKind.SETUP:
+        raise_alert(session, at, "alert.gateway_rejected",
+                    f"gateway_rejected:{attempt.failure_reason[:150]}",
+                    reason=attempt.failure_reason, mch_order_no=attempt.mch_order_no,
+                    invoice_id=invoice.id)
 
 
 def _not_sent(session: Session, invoice: Invoice, attempt: PaymentAttempt,
@@ -126,7 +146,7 @@ def _check_later(session: Session, invoice: Invoice, attempt: PaymentAttempt,
                  decision: AttemptDecision, before: AttemptState, at: datetime,
                  source: str) -> None:
     attempt.state = decision.state
-    attempt.next_check_at = next_check(at, attempt.check_count)
+    attempt.next_check_at = check_after(at, attempt.check_count, attempt.expires_at)
     attempt.check_count += 1
     if decision.state is not before:
         _log(session, attempt, invoice, at, f"payment.{decision.state.value}", source,
@@ -140,7 +160,7 @@ def _discrepancy(session: Session, invoice: Invoice, attempt: PaymentAttempt,
     if decision.state is not AttemptState(attempt.state):
         attempt.state = decision.state
     if attempt.state in (AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN):
-        attempt.next_check_at = next_check(at, attempt.check_count)
+        attempt.next_check_at = check_after(at, attempt.check_count, attempt.expires_at)
         attempt.check_count += 1
     if outcome.source is Source.NOTIFY:
         return  # the notification keeps the discrepancy and raises its own alert

@@ -31,6 +31,12 @@ class Gateway(Protocol):
 
     def cc_addcard(self, *, card_id: str, return_url: str) -> GatewayReply[RedirectInfo]: ...
 
+    def cc_purchase(
+        self, *, mch_order_no: str, mch_user_id: str, amount: int, notify_url: str,
+        return_url: str, currency: str = "CAD", subject: str | None = None,
+        body: str | None = None,
+    ) -> GatewayReply[RedirectInfo]: ...
+
     def cc_querycard(self, *, card_id: str) -> GatewayReply[CardInfo]: ...
 
     def cc_directaddcard(
@@ -74,6 +80,9 @@ class EngineConfig:
     card_expiry_notice: timedelta = timedelta(days=30)
     update_card_link_ttl: timedelta = timedelta(days=30)
     pay_now_link_ttl: timedelta = timedelta(days=30)
+    pay_now_lifetime: timedelta = timedelta(minutes=30)
+    """How long a pay-now attempt's hosted page may stay unpaid before the reconcile tick closes
+    it as abandoned (after ``cc_query`` finds no paid order) and the invoice's retries resume."""
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
 
     @property

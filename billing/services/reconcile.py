@@ -9,9 +9,11 @@ leased, then looked up with ``cc_query`` by its ``mchOrderNo`` outside any trans
 * found, but the order found is not the one asked (another amount, currency or merchant, as
   after a database restore that issued a number again) -> a discrepancy: nothing is applied,
   an alert is raised, and it is looked up again on the backoff;
-* **no such order** -> the request never took effect, so the *same* order number is sent again:
-  the gateway charges a ``mchOrderNo`` at most once, so this can never double-charge, whereas a
-  new number could if the first request were merely delayed;
+* **no such order** for a pay-now attempt -> the customer has not paid the hosted page yet:
+  looked up again until its lifetime ends, then closed as abandoned (``decide`` says which);
+* **no such order** otherwise -> the request never took effect, so the *same* order number is
+  sent again: the gateway charges a ``mchOrderNo`` at most once, so this can never
+  double-charge, whereas a new number could if the first request were merely delayed;
 * the query itself fails -> nothing changes but the next check time.
 
 Unprocessed notifications (stored but not applied because the process died or applying failed)
@@ -32,7 +34,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 
 from billing.domain.invoices import InvoiceStatus
-from billing.domain.payments import IN_FLIGHT, AttemptState, OutcomeKind, Source, next_check
+from billing.domain.payments import (
+    IN_FLIGHT,
+    AttemptSource,
+    AttemptState,
+    OutcomeKind,
+    Source,
+    next_check,
+)
 from billing.faults import crashpoint
 from billing.gateway import GatewayError, outcome_of_query
 from billing.services.claims import claim_rows, lease_free
@@ -83,7 +92,8 @@ def _claim(deps: Deps, at: datetime, limit: int) -> list[Intent]:
             assert customer is not None
             intents.append(Intent(att.id, att.mch_order_no, att.amount, att.currency,
                                   att.gateway_card_id, user_ref(customer),
-                                  f"Invoice {invoice.number}"[:64]))
+                                  f"Invoice {invoice.number}"[:64],
+                                  hosted=att.source == AttemptSource.PAY_NOW))
         uow.commit()
     return intents
 
@@ -159,8 +169,8 @@ def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
         return _check_failed(deps, intent.attempt_id, at, type(exc).__name__)
     crashpoint("after_query")
     outcome = outcome_of_query(reply)
-    if outcome.kind is OutcomeKind.NOT_FOUND:
-        return _resend_same_order(deps, intent, at)
+    if outcome.kind is OutcomeKind.NOT_FOUND and not intent.hosted:
+        return _resend_same_order(deps, intent, at)  # a hosted page: decide() waits or abandons
     if outcome.kind is OutcomeKind.NO_ANSWER:
         return _check_failed(deps, intent.attempt_id, at, outcome.reason or "no answer")
     return record(deps, intent.attempt_id, outcome)

@@ -84,9 +84,10 @@ def test_a_payment_after_abandonment_still_settles() -> None:
 
 
 def test_a_hosted_attempt_is_checked_when_its_lifetime_ends() -> None:
-    assert check_after(HOSTED, AT + timedelta(minutes=20), 2) == EXPIRES
-    assert check_after(HOSTED, AT, 0) == AT + timedelta(minutes=1)
-    assert check_after(HOSTED, EXPIRES, 2) == EXPIRES + timedelta(hours=1)
+    assert check_after(AT + timedelta(minutes=20), 2, EXPIRES) == EXPIRES
+    assert check_after(AT, 0, EXPIRES) == AT + timedelta(minutes=1)
+    assert check_after(EXPIRES, 2, EXPIRES) == EXPIRES + timedelta(hours=1)
+    assert check_after(AT + timedelta(minutes=20), 2) == AT + timedelta(minutes=80)
 
 
 OUTCOMES = st.sampled_from([NOT_FOUND, DECLINED, PAID, UNSETTLED,
