@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_
 from sqlalchemy.orm import aliased
 
 from billing.domain.invoices import InvoiceStatus, RefundKind
-from billing.domain.payments import AttemptState, DeclineKind
+from billing.domain.payments import AttemptSource, AttemptState, DeclineKind
 from billing.reports.figures import (
     AGING_BUCKETS,
     DUNNING_STAGES,
@@ -38,9 +38,8 @@ from billing.reports.period import ReportRange
 from billing.reports.sql import AnySelect, amount_if, count_if, sum_of, within
 from billing.store.models import Card, Invoice, PaymentAttempt, Plan, Refund
 
-PAY_NOW = "pay_now"
-"""The attempt source a customer-initiated "pay now" will carry (``payment_attempts.source``,
-not in the schema yet): counted as its own recovery channel as soon as the column exists."""
+PAY_NOW = AttemptSource.PAY_NOW.value
+"""The ``payment_attempts.source`` of a customer-initiated "pay now": its own recovery channel."""
 DECLINES = (DeclineKind.SOFT.value, DeclineKind.HARD.value)
 
 
@@ -101,14 +100,12 @@ def cash(conn: Connection, r: ReportRange) -> dict[str, Cash]:
 
 
 def recovered_by(attempt: Any, card: Any) -> ColumnElement[str]:
-    """Which way a recovered invoice was paid: the customer paying now (once attempts carry a
-    source), a card added after dunning started, or else the retry schedule."""
-    source = getattr(attempt, "source", None)
-    whens: list[tuple[ColumnElement[bool], str]] = []
-    if source is not None:
-        whens.append((source == PAY_NOW, "recovered_by_pay_now"))
-    whens.append((card.activated_at > Invoice.dunning_started_at, "recovered_by_new_card"))
-    return case(*whens, else_="recovered_by_retry")
+    """Which way a recovered invoice was paid: by the customer paying now (the succeeded attempt
+    is a pay-now, whatever card it used), else by a card added after dunning started, else by
+    the retry schedule."""
+    return case((attempt.source == PAY_NOW, "recovered_by_pay_now"),
+                (card.activated_at > Invoice.dunning_started_at, "recovered_by_new_card"),
+                else_="recovered_by_retry")
 
 
 def dunning_funnel(conn: Connection, r: ReportRange) -> dict[str, Dunning]:

@@ -11,7 +11,9 @@ import shutil
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import requests
 from pydantic import SecretStr
 
 from billing.reports import build_report, report_range
@@ -19,6 +21,7 @@ from billing.reports.figures import Cash, MrrMonth, PlanLine, Tally
 from billing.sandbox import cards
 from billing.services.cards import add_direct
 from billing.services.customers import add_customer
+from billing.services.paynow import PayNowResult, confirm_pay_now, start_pay_now
 from billing.store.engine import Store
 from billing.store.uow import UnitOfWork
 from tests.engine.harness import PLANS, at
@@ -152,25 +155,30 @@ def test_a_range_in_january_does_not_see_february(february: February) -> None:
     assert report.aging["CAD"]["0-30"] == Tally(1, ANNUAL)  # 17 days past due on Feb 1
 
 
-def test_a_pay_now_source_is_its_own_recovery_channel_once_attempts_have_one() -> None:
-    """Attempts carry no ``source`` yet; the day they do, ``pay_now`` is counted first."""
-    from types import SimpleNamespace
-
-    from sqlalchemy import literal_column, select
-    from sqlalchemy.dialects import sqlite
-
-    from billing.reports.queries import recovered_by
-
-    def compiled(attempt: SimpleNamespace) -> str:
-        card = SimpleNamespace(activated_at=literal_column("card.activated_at"))
-        return str(select(recovered_by(attempt, card)).compile(
-            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-
-    today = compiled(SimpleNamespace())
-    assert "pay_now" not in today and "'recovered_by_new_card'" in today
-    sql = compiled(SimpleNamespace(source=literal_column("a.source")))
-    assert sql.index("a.source = 'pay_now'") < sql.index("card.activated_at >")
-    assert sql.index("'recovered_by_pay_now'") < sql.index("'recovered_by_new_card'")
+def test_an_invoice_recovered_by_a_pay_now_counts_as_pay_now(store: Store) -> None:
+    """Declined on its due date, then paid by the customer on the hosted page: pay-now, not
+    retry (same card on file) nor new card, and counted once."""
+    with running_world(store) as world:
+        world.customer("una", cards.DECLINE_INSUFFICIENT_FUNDS, tz=TIMEZONE)
+        world.subscribe("una", "starter-monthly", trial_days=0)
+        world.tick()
+        [invoice] = world.invoices()
+        assert invoice.status == "open" and invoice.dunning_started_at is not None
+        world.clock.set(world.clock.now() + timedelta(hours=2))
+        hosted = start_pay_now(world.deps, invoice.id)
+        form = {"cardNum": cards.APPROVE, "expiryDate": "1230", "holder": "Una", "cvv": "123"}
+        back = requests.post(hosted, data=form, allow_redirects=False, timeout=10)
+        order = parse_qs(urlsplit(back.headers["location"]).query)["order"][0]
+        assert confirm_pay_now(world.deps, order) is PayNowResult.PAID
+        world.sandbox.wait_for_notifies(5.0)
+        assert world.settle(world.notifies_applied)
+        world.assert_exactly_once()
+    rng = report_range(date(2026, 1, 1), date(2026, 1, 31), TIMEZONE, at("2026-01-20"))
+    funnel = build_report(store, rng).dunning["CAD"]
+    assert funnel.entered == Tally(1, STARTER)
+    assert funnel.stages["recovered_by_pay_now"] == Tally(1, STARTER)
+    assert funnel.stages["recovered_by_retry"] == Tally(0, 0)
+    assert funnel.stages["recovered_by_new_card"] == Tally(0, 0)
 
 
 TAXES = 'taxes:\n  - {name: HST, rate: "13", provinces: ["ON"]}\n'
