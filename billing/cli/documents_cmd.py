@@ -1,4 +1,5 @@
-"""``billing invoices list | show | render`` and ``billing credit-notes list | show | render``.
+"""``billing invoices list | show | render | pay-link`` and
+``billing credit-notes list | show | render``.
 
 The commands read through ``billing.services.documents`` (one transaction, read models only) and
 render through ``billing.documents``; they never touch the store's rows themselves.
@@ -17,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from billing.bootstrap import engine_config
 from billing.cli.context import open_store, state
 from billing.cli.output import out, print_fields, print_json, print_table
 from billing.cli.params import SubscriptionFilter
@@ -29,6 +31,7 @@ from billing.documents import (
 from billing.domain.money import Money
 from billing.errors import InvalidInput
 from billing.services import documents as docs
+from billing.services.paynow import pay_link
 from billing.store.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -209,6 +212,13 @@ def register(app: typer.Typer) -> None:
         doc = read(lambda uow: docs.invoice_document(uow, number))
         merchant = merchant_from_settings(state().settings())
         write_output(render_invoice(doc, merchant, fmt, locale), output, fmt)
+
+    @invoices.command("pay-link")
+    def pay_link_cmd(number: Annotated[str, typer.Argument(help="INV-0000042")]) -> None:
+        """The signed pay-now link for an open invoice (what payment-failed emails carry)."""
+        config = engine_config(state().settings())
+        at = state().clock().now()
+        typer.echo(read(lambda uow: pay_link(uow, config, number, at)))
 
     @notes.command("list")
     def list_notes(customer: CustomerOpt = None, subscription: SubscriptionFilter = None,

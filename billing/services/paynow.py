@@ -41,15 +41,16 @@ from billing.domain.payments import (
 from billing.errors import Conflict, GatewayError, NotFound
 from billing.gateway import outcome_of_error, outcome_of_query
 from billing.services.collection import record, user_ref
+from billing.services.documents import find_invoice
 from billing.services.events import record_event
 from billing.services.installation import new_nonce, order_prefix
-from billing.services.links import pay_return_url
-from billing.services.ports import Deps
+from billing.services.links import pay_now_url, pay_return_url
+from billing.services.ports import Deps, EngineConfig
 from billing.store.models import Customer, Invoice, PaymentAttempt
 from billing.store.uow import UnitOfWork
 
 __all__ = ["InvoiceNotPayable", "PayNowResult", "PayNowUnavailable", "PayNowView",
-           "PaymentInProgress", "confirm_pay_now", "show_pay_now", "start_pay_now"]
+           "PaymentInProgress", "confirm_pay_now", "pay_link", "show_pay_now", "start_pay_now"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,15 @@ def show_pay_now(deps: Deps, invoice_id: int) -> PayNowView:
         customer = uow.session.get(Customer, invoice.customer_id)
         assert customer is not None
         return _view(invoice, customer, deps.config.merchant_name)
+
+
+def pay_link(uow: UnitOfWork, config: EngineConfig, number: str, at: datetime) -> str:
+    """The signed pay-now link for the open invoice ``number`` (an operator sends it by hand);
+    a paid or void invoice has none, so no customer is sent a link that can only say so."""
+    invoice = find_invoice(uow.session, number)
+    if invoice.status != InvoiceStatus.OPEN or invoice.total - invoice.amount_paid <= 0:
+        raise InvoiceNotPayable(f"invoice {invoice.number} is {invoice.status}: nothing to pay")
+    return pay_now_url(config, invoice.id, at)
 
 
 @dataclass(frozen=True)

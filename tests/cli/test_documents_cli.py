@@ -88,3 +88,35 @@ def test_reading_documents_as_of_the_past_is_allowed(run_db: Run) -> None:
     """Listing and rendering write nothing, so any --now is fine for them."""
     result = run_db("--now", "2001-01-01T00:00:00Z", "invoices", "list", "--json")
     assert result.code == 0 and result.json() == []
+
+
+def test_pay_link_prints_a_working_link_for_an_open_invoice_only(
+        gw_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing.bootstrap import engine_config
+    from billing.cli.context import state
+    from billing.services.links import invoice_of_pay_token
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{cards.DECLINE_DO_NOT_HONOR}\n123\n"))
+    assert gw_run("cards", "add-direct", "cus_1", "--holder", "A", "--expiry", "1230").code == 0
+    assert gw_run("subscriptions", "create", "cus_1", "starter-monthly", "--trial-days",
+                  "0").code == 0
+    assert gw_run("run-once").code == 0
+    [listed] = gw_run("invoices", "list", "--json").json()
+    assert listed["status"] == "open"
+    printed = gw_run("invoices", "pay-link", listed["number"].lower())
+    assert printed.code == 0, printed.err
+    url = printed.out.strip()
+    config = engine_config(state().settings())
+    assert url.startswith(config.public_url.rstrip("/") + "/billing/pay/")
+    token = url.rsplit("/", 1)[1]
+    assert invoice_of_pay_token(config, token, state().clock().now()) is not None
+
+    missing = gw_run("invoices", "pay-link", "INV-9999999")
+    assert missing.code == 2 and "no invoice 'INV-9999999'" in missing.err
+    assert "Traceback" not in missing.err
+
+
+def test_a_paid_invoice_has_no_pay_link(gw_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    number, _ = _paid_and_refunded(gw_run, monkeypatch)
+    refused = gw_run("invoices", "pay-link", number)
+    assert refused.code == 2 and f"invoice {number} is paid: nothing to pay" in refused.err
