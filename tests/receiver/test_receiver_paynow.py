@@ -20,7 +20,7 @@ from billing.services.links import pay_now_token, pay_return_url
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile
 from billing.store.engine import Store
-from billing.store.models import Invoice, PaymentAttempt
+from billing.store.models import Customer, Invoice, PaymentAttempt
 from billing.store.uow import UnitOfWork
 from tests.receiver.helpers import all_applied, subscribe, wait_until
 
@@ -282,3 +282,45 @@ def test_a_declined_card_on_the_hosted_page_leaves_the_invoice_in_dunning(
     # The customer may click again: a fresh attempt, a fresh order number.
     hosted_page(http, receiver, deps, sandbox, invoice.id)
     assert len({a.mch_order_no for a in attempts(store)}) == 3
+
+
+def test_a_lost_answer_to_cc_purchase_is_looked_up_never_resent(
+    receiver: ReceiverServer, deps: Deps, store: Store, sandbox: SandboxServer,
+    clock: FixedClock, http: requests.Session,
+) -> None:
+    """The gateway opened a page but its answer was lost: the customer is told to try later,
+    the attempt is unknown (it blocks no retry for longer than its lifetime), and it is only
+    ever looked up with cc_query, then closed as abandoned, never sent again."""
+    invoice = in_dunning(deps)
+    before = the_invoice(store)
+    sandbox.set_faults(drop_after_charge_rate=1.0, endpoints=("cc_purchase",))
+    answer = http.post(link(receiver, deps, invoice.id), allow_redirects=False, timeout=10)
+    sandbox.clear_faults()
+    assert answer.status_code == 503 and "Nothing was charged" in answer.text
+    unknown = attempts(store)[-1]
+    assert (unknown.source, unknown.state) == ("pay_now", "unknown")
+    busy = http.post(link(receiver, deps, invoice.id), allow_redirects=False, timeout=10)
+    assert busy.status_code == 409 and len(attempts(store)) == 2  # unresolved: no new order
+    clock.set(clock.now() + deps.config.pay_now_lifetime)
+    reconcile(deps)
+    ended = attempts(store)[-1]
+    assert ended.state == "failed" and ended.decline_kind is None
+    assert sandbox.request_count("cc_purchase") == 1
+    assert sandbox.request_count("cc_query", unknown.mch_order_no) >= 1
+    after = the_invoice(store)
+    assert (after.next_attempt_at, after.dunning_step) == (before.next_attempt_at,
+                                                           before.dunning_step)
+
+
+def test_the_link_speaks_the_customers_language(
+    receiver: ReceiverServer, deps: Deps, store: Store, http: requests.Session,
+) -> None:
+    invoice = in_dunning(deps)
+    with UnitOfWork(store) as uow:
+        customer = uow.session.get(Customer, invoice.customer_id)
+        assert customer is not None
+        customer.locale = "fr"
+        uow.commit()
+    shown = http.get(link(receiver, deps, invoice.id), timeout=10)
+    assert shown.status_code == 200
+    assert "Payer maintenant" in shown.text and "18,50\xa0$CA" in shown.text
