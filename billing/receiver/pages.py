@@ -24,13 +24,14 @@ SAFE_HEADERS = {
 _STYLE = "body{font-family:sans-serif;max-width:32em;margin:3em auto;line-height:1.4}"
 
 
-def page(status: int, title: str, message: str, *, button: str | None = None) -> HTMLResponse:
+def page(status: int, title: str, message: str, *, button: str | None = None,
+         lang: str = "en") -> HTMLResponse:
     """A complete, escaped page with the given status; with ``button``, a form that posts back
-    to the same URL."""
+    to the same URL. ``lang`` is the page's language (``en`` or ``fr``), for screen readers."""
     form = (f"<form method=\"post\"><button type=\"submit\">{escape(button)}</button></form>"
             if button else "")
     body = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<!doctype html><html lang=\"{escape(lang)}\"><head><meta charset=\"utf-8\">"
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{escape(title)}</h1><p>{escape(message)}</p>{form}</body></html>"
     )

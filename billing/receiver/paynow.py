@@ -79,7 +79,7 @@ def paynow_router(deps: Deps) -> APIRouter:
             return _not_due(view)
         words = _words(view)
         return page(200, words["title"].format(number=view.number), _due(view),
-                    button=words["button"])
+                    button=words["button"], lang=_lang(view))
 
     @router.post("/billing/pay/{token}")
     def pay_link_continue(token: str) -> Response:
@@ -100,21 +100,24 @@ def paynow_router(deps: Deps) -> APIRouter:
     return router
 
 
+def _lang(view: PayNowView) -> str:
+    return view.locale if view.locale in LOCALES else "en"
+
+
 def _words(view: PayNowView) -> dict[str, str]:
-    return WORDS[view.locale if view.locale in LOCALES else "en"]
+    return WORDS[_lang(view)]
 
 
 def _due(view: PayNowView) -> str:
-    locale = view.locale if view.locale in LOCALES else "en"
-    amount = Formatter(locale, view.currency, view.timezone).money(view.amount_due)
+    amount = Formatter(_lang(view), view.currency, view.timezone).money(view.amount_due)
     return _words(view)["due"].format(merchant=view.merchant, number=view.number, amount=amount)
 
 
 def _not_due(view: PayNowView) -> Response:
     words = _words(view)
     status = STATUS_FR.get(view.status, view.status) if view.locale == "fr" else view.status
-    return page(409, words["not_due_title"], words["not_due"].format(number=view.number,
-                                                                     status=status))
+    return page(409, words["not_due_title"],
+                words["not_due"].format(number=view.number, status=status), lang=_lang(view))
 
 
 def _view_of(deps: Deps, token: str) -> PayNowView | None:
@@ -141,7 +144,7 @@ def _start(deps: Deps, view: PayNowView) -> Response:
     except InvoiceNotPayable:
         return _not_due(show_pay_now(deps, view.invoice_id))
     except PaymentInProgress:
-        return page(409, words["busy_title"], words["busy"])
+        return page(409, words["busy_title"], words["busy"], lang=_lang(view))
     except PayNowUnavailable as exc:
         log.warning("pay-now for invoice %s: %s", view.number, exc)
         return _unavailable()

@@ -324,3 +324,4 @@ def test_the_link_speaks_the_customers_language(
     shown = http.get(link(receiver, deps, invoice.id), timeout=10)
     assert shown.status_code == 200
     assert "Payer maintenant" in shown.text and "18,50\xa0$CA" in shown.text
+    assert shown.text.startswith("<!doctype html><html lang=\"fr\">")
