@@ -325,3 +325,24 @@ def test_the_link_speaks_the_customers_language(
     assert shown.status_code == 200
     assert "Payer maintenant" in shown.text and "18,50\xa0$CA" in shown.text
     assert shown.text.startswith("<!doctype html><html lang=\"fr\">")
+
+
+def test_a_hosted_payment_still_settling_is_shown_as_processing_then_settles_once(
+    receiver: ReceiverServer, deps: Deps, store: Store, sandbox: SandboxServer,
+    clock: FixedClock, metrics: Metrics, http: requests.Session,
+) -> None:
+    invoice = in_dunning(deps)
+    back = pay(http, hosted_page(http, receiver, deps, sandbox, invoice.id),
+               cards.PENDING_THEN_APPROVE)
+    assert back.status_code == 202 and "Payment processing" in back.text
+    assert attempts(store)[-1].state == "pending" and the_invoice(store).status == "open"
+    # Past its lifetime, an order the gateway is still settling is never abandoned.
+    clock.set(clock.now() + deps.config.pay_now_lifetime)
+    reconcile(deps)
+    assert attempts(store)[-1].state in ("pending", "succeeded")
+    clock.set(clock.now() + timedelta(hours=2))
+    reconcile(deps)
+    assert wait_until(lambda: the_invoice(store).status == "paid")
+    assert wait_until(lambda: all_applied(store, metrics))
+    assert attempts(store)[-1].state == "succeeded" and charged(sandbox, store) == 1
+    assert collect_due(deps).attempts == 0 and charged(sandbox, store) == 1
