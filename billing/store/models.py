@@ -366,7 +366,7 @@ class PaymentAttempt(Base):
     check_count: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
-    # Pay-now (migration 0006): who started the attempt, and until when its hosted page may be
+    # Pay-now (migration 0005): who started the attempt, and until when its hosted page may be
     # paid before it counts as abandoned. A pay-now attempt has no vaulted card: its
     # ``gateway_card_id`` is "" (the customer types a card on the gateway's page).
     source: Mapped[AttemptSource] = mapped_column(

@@ -5,7 +5,7 @@ page. ``source`` tells it from the collection tick's attempts (every attempt mad
 revision was the tick's: ``scheduled``), and ``expires_at`` is when its hosted page counts as
 abandoned if the gateway has no paid order for it.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0006'
+revision: str = '0005'
 down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
