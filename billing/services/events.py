@@ -1,4 +1,8 @@
-"""Writing the audit trail: every state change adds one event row in the same transaction."""
+"""Writing the audit trail: every state change adds one event row in the same transaction.
+
+An event with a public type also queues its webhook deliveries there
+(``billing.services.webhooks.queue_deliveries``), so the merchant's app hears of exactly the
+changes that were committed."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billing.services.webhooks import queue_deliveries
 from billing.store.models import Event
 
 
@@ -26,4 +31,5 @@ def record_event(
         invoice_id=invoice_id, data={k: v for k, v in data.items() if v is not None},
     )
     session.add(event)
+    queue_deliveries(session, event)
     return event

@@ -489,3 +489,51 @@ class ItemFailure(Base):
     last_at: Mapped[datetime]
     retry_at: Mapped[datetime]
     error: Mapped[str] = mapped_column(Text)
+
+
+# --- Webhooks to the merchant's app (billing.services.webhooks) ---------------------------------
+
+class WebhookEndpoint(Base):
+    """A URL of the merchant's app that receives signed event POSTs. The secret is stored in
+    clear because it signs (a shared secret, unlike an API key, which is only ever compared);
+    it is never logged, and ``billing webhooks list`` masks it."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    """Public event types it wants; empty means every type."""
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written in the transaction of the change (the outbox), then
+    POSTed until a 2xx answer or three days of retries. ``payload`` is the event's envelope
+    without its id; the id (``evt_<event id>``) is added at send time, identical on every try."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    """Given up on after three days of retries; ``billing webhooks retry`` queues it again."""
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship()
