@@ -18,9 +18,10 @@ from billing.cli import (
     report_cmd,
     sandbox_cmd,
     subscriptions_cmd,
+    webhooks_cmd,
 )
 
 MODULES: list[ModuleType] = [
     db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, documents_cmd, engine_cmd,
-    events_cmd, explain_cmd, outbox_cmd, report_cmd, sandbox_cmd, config_cmd,
+    events_cmd, explain_cmd, outbox_cmd, webhooks_cmd, report_cmd, sandbox_cmd, config_cmd,
 ]

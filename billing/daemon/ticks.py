@@ -37,6 +37,7 @@ from billing.services.outbox import OutboxSummary, send_pending
 from billing.services.ports import Deps
 from billing.services.reconcile import ReconcileSummary, reconcile
 from billing.services.renewal import RenewSummary, renew_due
+from billing.services.webhooks import WebhookSummary, deliver_due
 
 log = logging.getLogger(__name__)
 RETRY_ROUNDS = 3
@@ -80,6 +81,8 @@ TICKS: tuple[Tick, ...] = (
     Tick("outbox", 10, _outbox),
     Tick("daily", 3600, lambda deps, ctx: notify_expiring_cards(deps, at=ctx.at)),
     Tick("report", 600, _report),
+    Tick("webhooks", 10, lambda deps, ctx: deliver_due(deps.store, deps.clock, at=ctx.at,
+                                                       worker=deps.config.worker)),
 )
 BY_NAME = {tick.name: tick for tick in TICKS}
 
@@ -101,6 +104,7 @@ class PassReport:
     dunning: list[DunningSummary] = field(default_factory=list)
     expiring: ExpiringSummary = field(default_factory=ExpiringSummary)
     outbox: OutboxSummary | None = None
+    webhooks: WebhookSummary | None = None
     errors: dict[str, str] = field(default_factory=dict)
     """Ticks that could not run at all, with why."""
 
@@ -126,6 +130,7 @@ class PassReport:
             "dunning_moves": sum(d.moves for d in self.dunning),
             "expiring_card_notices": self.expiring.queued,
             "emails": asdict(self.outbox) if self.outbox else None,
+            "webhooks": asdict(self.webhooks) if self.webhooks else None,
             "failed_items": [asdict(f) for f in self.failed_items],
             "failed_ticks": dict(self.errors),
         }
@@ -159,6 +164,7 @@ def run_once(deps: Deps, *, transport: Transport | None = None, at: datetime | N
         _dunn(report, deps, ctx)
     report.expiring = _run(report, BY_NAME["daily"], deps, ctx) or report.expiring
     report.outbox = _run(report, BY_NAME["outbox"], deps, ctx)
+    report.webhooks = _run(report, BY_NAME["webhooks"], deps, ctx)
     return report
 
 

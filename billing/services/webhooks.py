@@ -30,9 +30,9 @@ import requests
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from billing.clock import Clock
 from billing.domain.timeutil import to_utc
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.services.ports import Deps
 from billing.store.engine import Store
 from billing.store.models import (
     MAX_ROW_ID,
@@ -293,22 +293,22 @@ def _record(store: Store, item: Claimed, outcome: Outcome, at: datetime) -> date
     return later
 
 
-def send_claimed(deps: Deps, http: requests.Session, claimed: Sequence[Claimed],
+def send_claimed(store: Store, clock: Clock, http: requests.Session, claimed: Sequence[Claimed],
                  at: datetime) -> WebhookSummary:
     """POST each claimed delivery and record its outcome; one failing never stops the rest."""
     delivered = retrying = gave_up = waiting = 0
     down: dict[int, datetime] = {}
     for item in claimed:
         if item.endpoint_id in down:
-            _finish(deps.store, item.id, next_attempt_at=down[item.endpoint_id])
+            _finish(store, item.id, next_attempt_at=down[item.endpoint_id])
             waiting += 1
             continue
         try:
             outcome = post(http, item.url, item.secret, payloads.body(item.event_id, item.payload),
-                           timestamp=int(deps.clock.now().timestamp()))
+                           timestamp=int(clock.now().timestamp()))
         except Exception as exc:  # a bug in one delivery must not stop the others
             outcome = Outcome(None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX])
-        later = _record(deps.store, item, outcome, at)
+        later = _record(store, item, outcome, at)
         if outcome.delivered:
             delivered += 1
         elif later is None:
@@ -320,19 +320,20 @@ def send_claimed(deps: Deps, http: requests.Session, claimed: Sequence[Claimed],
     return WebhookSummary(delivered, retrying, gave_up, waiting)
 
 
-def deliver_due(deps: Deps, *, at: datetime | None = None, http: requests.Session | None = None,
-                limit: int = BATCH) -> WebhookSummary:
-    """One webhook tick: claim due deliveries, POST them outside any transaction, record each."""
-    at = to_utc(at or deps.clock.now())
-    claimed = claim_due(deps.store, at=at, worker=deps.config.worker, limit=limit)
+def deliver_due(store: Store, clock: Clock, *, worker: str, at: datetime | None = None,
+                http: requests.Session | None = None, limit: int = BATCH) -> WebhookSummary:
+    """One webhook tick: claim due deliveries, POST them outside any transaction, record each.
+    ``at`` (default: the clock) decides what is due; signatures are timed by the clock."""
+    at = to_utc(at or clock.now())
+    claimed = claim_due(store, at=at, worker=worker, limit=limit)
     own = http is None
     session = http or requests.Session()
     try:
-        summary = send_claimed(deps, session, claimed, at)
+        summary = send_claimed(store, clock, session, claimed, at)
     finally:
         if own:
             session.close()
-    with UnitOfWork(deps.store) as uow:
+    with UnitOfWork(store) as uow:
         remaining = uow.session.scalar(select(func.count(WebhookDelivery.id)).where(_due(at)))
     return WebhookSummary(summary.delivered, summary.retrying, summary.gave_up, summary.waiting,
                           int(remaining or 0))
