@@ -253,7 +253,7 @@ def claim_due(store: Store, *, at: datetime, worker: str, limit: int = BATCH) ->
     )
     with UnitOfWork(store) as uow:
         claimed = []
-        for row, endpoint in uow.session.execute(query).tuples():
+        for row, endpoint in uow.session.execute(query):
             row.lease_owner, row.lease_until = worker[:64], at + LEASE
             claimed.append(Claimed(row.id, row.event_id, endpoint.id, endpoint.url,
                                    endpoint.secret, dict(row.payload), row.attempts,
