@@ -1,0 +1,79 @@
+"""The engine's own changes reach the merchant's app: a paid first period and a declined one,
+charged through the sandbox over HTTP, on SQLite and PostgreSQL, each event signed and filtered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.sandbox import cards
+from billing.services.webhooks import deliver_due
+from tests.engine.harness import World
+
+from .conftest import Receiver, endpoint, verified
+
+
+def _flush(world: World) -> None:
+    """Send what the pass's notifies queued after its own webhook tick ran."""
+    deliver_due(world.deps.store, world.clock, worker="test")
+
+
+def _events(world: World, receiver: Receiver, path: str, secret: str) -> list[dict[str, Any]]:
+    return [verified(secret, r, world.clock) for r in receiver.at(path)]
+
+
+def test_a_paid_first_period_is_told_in_order_and_the_filter_holds(
+        world: World, receiver: Receiver) -> None:
+    every = endpoint(world.deps.store, world.clock, receiver.url("/all"))
+    paid = endpoint(world.deps.store, world.clock, receiver.url("/paid"), "invoice.paid")
+    world.customer("ann", cards.APPROVE)
+    sub = world.subscribe("ann", "pro-monthly", trial_days=0)
+    world.tick()
+    _flush(world)
+
+    [invoice] = world.invoices(sub)
+    assert invoice.status == "paid"
+    events = _events(world, receiver, "/all", every.secret)
+    types = [e["type"] for e in events]
+    assert types[:3] == ["customer.created", "card.added", "subscription.created"]
+    assert {"invoice.issued", "payment.succeeded", "invoice.paid"} <= set(types)
+    assert types.index("invoice.issued") < types.index("invoice.paid")
+    assert len({e["id"] for e in events}) == len(events)
+
+    by_type = {e["type"]: e["data"]["object"] for e in events}
+    issued = by_type["invoice.issued"]
+    assert (issued["invoice_id"], issued["invoice_number"], issued["subscription_id"]) == (
+        invoice.id, invoice.number, sub)
+    assert (issued["total"], issued["currency"], issued["customer_external_id"]) == (
+        invoice.total, invoice.currency, "ann")
+    assert (by_type["invoice.paid"]["amount"], by_type["invoice.paid"]["currency"]) == (
+        invoice.total, invoice.currency)
+    assert by_type["payment.succeeded"]["amount"] == invoice.total
+    assert by_type["card.added"]["number"].count("*") >= 6  # masked, never the full number
+    assert all(cards.APPROVE not in r.body.decode() for r in receiver.requests)
+
+    [only] = _events(world, receiver, "/paid", paid.secret)
+    assert only["type"] == "invoice.paid"
+    assert only == next(e for e in events if e["type"] == "invoice.paid")
+    world.assert_exactly_once()
+
+
+def test_a_declined_renewal_tells_payment_failed_and_past_due(
+        world: World, receiver: Receiver) -> None:
+    ep = endpoint(world.deps.store, world.clock, receiver.url("/dunning"),
+                  "payment.failed", "subscription.past_due", "invoice.paid")
+    world.customer("cy", cards.DECLINE_INSUFFICIENT_FUNDS)
+    sub = world.subscribe("cy", "pro-monthly", trial_days=0)
+    world.tick()
+    _flush(world)
+
+    [invoice] = world.invoices(sub)
+    assert invoice.status == "open"
+    events = _events(world, receiver, "/dunning", ep.secret)
+    assert [e["type"] for e in events] == ["payment.failed", "subscription.past_due"]
+    failed, past_due = (e["data"]["object"] for e in events)
+    assert (failed["object"], failed["invoice_id"], failed["amount"], failed["currency"]) == (
+        "payment", invoice.id, invoice.total, invoice.currency)
+    assert failed["reason"]
+    assert (past_due["object"], past_due["subscription_id"], past_due["before"],
+            past_due["after"]) == ("subscription", sub, "active", "past_due")
+    world.assert_exactly_once()
