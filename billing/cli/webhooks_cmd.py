@@ -24,7 +24,6 @@ from billing.services.webhooks import (
     remove_endpoint,
     retry_deliveries,
 )
-from billing.store.uow import UnitOfWork
 from billing.webhooks.event_types import MAPPING, PUBLIC_TYPES
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -69,8 +68,7 @@ def register(app: typer.Typer) -> None:
         """List endpoints, secrets masked."""
         store = open_store(reading=True)
         try:
-            with UnitOfWork(store) as uow:
-                views = list_endpoints(uow.session)
+            views = list_endpoints(store)
         finally:
             store.close()
         if json_out:
@@ -120,9 +118,7 @@ def register(app: typer.Typer) -> None:
         status = _delivery_status(pending, failed, delivered)
         store = open_store(reading=True)
         try:
-            with UnitOfWork(store) as uow:
-                views = list_deliveries(uow.session, status=status, endpoint_id=endpoint,
-                                        limit=limit)
+            views = list_deliveries(store, status=status, endpoint_id=endpoint, limit=limit)
         finally:
             store.close()
         if json_out:

@@ -170,8 +170,11 @@ def add_endpoint(store: Store, at: datetime, url: str, events: Sequence[str] = (
         return _view(row, reveal=True)
 
 
-def list_endpoints(session: Session) -> list[EndpointView]:
-    return [_view(r) for r in session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))]
+def list_endpoints(store: Store) -> list[EndpointView]:
+    """Every endpoint, oldest first, secrets masked."""
+    with UnitOfWork(store) as uow:
+        rows = uow.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))
+        return [_view(r) for r in rows]
 
 
 def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
@@ -341,7 +344,7 @@ def deliver_due(store: Store, clock: Clock, *, worker: str, at: datetime | None 
 
 # --- Operators: looking and retrying -------------------------------------------------------------
 
-def list_deliveries(session: Session, *, status: DeliveryStatus | None = None,
+def list_deliveries(store: Store, *, status: DeliveryStatus | None = None,
                     endpoint_id: int | None = None, limit: int = 100) -> list[DeliveryView]:
     """Newest first."""
     query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
@@ -354,7 +357,8 @@ def list_deliveries(session: Session, *, status: DeliveryStatus | None = None,
                             WebhookDelivery.failed_at.is_(None))
     if endpoint_id is not None:
         query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
-    return [DeliveryView.of(row) for row in session.scalars(query)]
+    with UnitOfWork(store) as uow:
+        return [DeliveryView.of(row) for row in uow.session.scalars(query)]
 
 
 def retry_deliveries(store: Store, at: datetime, *, delivery_id: int | None = None,

@@ -174,8 +174,7 @@ def test_after_three_days_of_failures_it_is_failed_until_an_operator_retries_it(
     assert retry_deliveries(store, clock.now(), failed=True) == 1
     assert send(store, clock).delivered == 1
     assert receiver.at("/broken")[-1].body == receiver.at("/broken")[0].body
-    with UnitOfWork(store) as uow:
-        [view] = list_deliveries(uow.session, status="delivered")
+    [view] = list_deliveries(store, status="delivered")
     assert (view.attempts, view.status, view.last_status) == (12, "delivered", 200)
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from billing.sandbox import cards
+from billing.services.cards import notify_expiring_cards
+from billing.services.refunds import refund_invoice
+from billing.services.subscriptions import cancel, pause
 from billing.services.webhooks import deliver_due
+from billing.store.uow import UnitOfWork
 from tests.engine.harness import World
 
 from .conftest import Receiver, endpoint, verified
@@ -77,3 +81,33 @@ def test_a_declined_renewal_tells_payment_failed_and_past_due(
     assert (past_due["object"], past_due["subscription_id"], past_due["before"],
             past_due["after"]) == ("subscription", sub, "active", "past_due")
     world.assert_exactly_once()
+
+
+def test_refund_pause_cancel_and_an_expiring_card_are_told_with_their_facts(
+        world: World, receiver: Receiver) -> None:
+    ep = endpoint(world.deps.store, world.clock, receiver.url("/life"), "refund.succeeded",
+                  "subscription.paused", "subscription.canceled", "card.expiring")
+    world.customer("dee", cards.APPROVE, expiry="0126")
+    sub = world.subscribe("dee", "pro-monthly", trial_days=0)
+    world.tick()
+    [invoice] = world.invoices(sub)
+    assert invoice.status == "paid"
+    assert refund_invoice(world.deps, invoice.number, amount=500).state == "succeeded"
+    with UnitOfWork(world.deps.store) as uow:
+        pause(uow, world.clock, sub)
+    with UnitOfWork(world.deps.store) as uow:
+        cancel(uow, world.clock, sub, at_period_end=False)
+    notify_expiring_cards(world.deps)
+    _flush(world)
+
+    events = _events(world, receiver, "/life", ep.secret)
+    by_type = {e["type"]: e["data"]["object"] for e in events}
+    assert sorted(by_type) == ["card.expiring", "refund.succeeded", "subscription.canceled",
+                               "subscription.paused"]
+    refund = by_type["refund.succeeded"]
+    assert (refund["kind"], refund["amount"], refund["currency"], refund["invoice_number"]) == (
+        "refund", 500, invoice.currency, invoice.number)
+    assert (by_type["subscription.paused"]["before"],
+            by_type["subscription.paused"]["after"]) == ("active", "paused")
+    assert by_type["subscription.canceled"]["after"] == "canceled"
+    assert by_type["card.expiring"]["expiry"] and "card_id" not in by_type["card.expiring"]
