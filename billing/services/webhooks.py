@@ -155,9 +155,18 @@ def check_events(events: Sequence[str]) -> list[str]:
         raise InvalidInput(str(exc)) from None
 
 
+def shown_url(url: str) -> str:
+    """The URL with any password in it (``https://user:pw@host/``) masked, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:****@{netloc}").geturl()
+
+
 def _view(row: WebhookEndpoint, *, reveal: bool = False) -> EndpointView:
-    return EndpointView(row.id, row.url, list(row.events), row.enabled, row.created_at,
-                        row.secret if reveal else mask(row.secret))
+    return EndpointView(row.id, row.url if reveal else shown_url(row.url), list(row.events),
+                        row.enabled, row.created_at, row.secret if reveal else mask(row.secret))
 
 
 def add_endpoint(store: Store, at: datetime, url: str, events: Sequence[str] = ()) -> EndpointView:

@@ -4,8 +4,10 @@ dead endpoint never holding up another."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -16,6 +18,7 @@ from billing.services.webhooks import (
     LEASE,
     claim_due,
     list_deliveries,
+    list_endpoints,
     remove_endpoint,
     retry_deliveries,
 )
@@ -188,3 +191,32 @@ def test_removing_an_endpoint_drops_its_queue(
         assert uow.session.scalar(select(func.count(WebhookDelivery.id))) == 1
     assert send(store, clock).delivered == 1
     assert receiver.at("/gone") == [] and len(receiver.at("/kept")) == 1
+
+
+def test_two_workers_never_claim_the_same_delivery(
+        store: Store, clock: FixedClock, receiver: Receiver) -> None:
+    endpoint(store, clock, receiver.url("/a"))
+    endpoint(store, clock, receiver.url("/b"))
+    for ref in ("ann", "bo"):
+        _customer(store, clock, ref)
+    first = claim_due(store, at=clock.now(), worker="one", limit=3)
+    second = claim_due(store, at=clock.now(), worker="two", limit=3)
+    assert len(first) == 3 and len(second) == 1
+    assert not {c.id for c in first} & {c.id for c in second}
+    assert claim_due(store, at=clock.now(), worker="three") == []
+
+
+def test_secrets_and_url_passwords_stay_out_of_logs_errors_and_listings(
+        store: Store, clock: FixedClock, dead_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = dead_url.replace("http://", "http://app:hunter2@")
+    added = endpoint(store, clock, url)
+    _customer(store, clock, "ann")
+    with caplog.at_level(logging.DEBUG):
+        assert send(store, clock).retrying == 1
+    [row] = _deliveries(store)
+    assert row.last_error and "ConnectionError" in row.last_error
+    for text in (caplog.text, row.last_error):
+        assert added.secret not in text and "hunter2" not in text
+    [listed] = list_endpoints(store)
+    assert listed.url == url.replace("hunter2", "****") and "hunter2" not in listed.secret
+    assert listed.secret == f"whsec_****{added.secret[-4:]}"
