@@ -33,11 +33,16 @@ SHOWN = ("invoice.issued", "payment.succeeded", "payment.declined", "payment.no_
          "subscription.plan_switched", "subscription.reanchored", "card.expiring_notice")
 
 
+NOT_COPIED = frozenset({Meta.__tablename__, "webhook_endpoints", "webhook_deliveries"})
+"""Tables a simulation leaves behind: with no webhook endpoints, what it pretends happened is
+never POSTed to the merchant's real app."""
+
+
 def copy_database(source: Engine, target: Engine) -> None:
     """Copy every table's rows, parents first, keeping ids."""
     with source.connect() as src, target.begin() as dst:
         for table in Base.metadata.sorted_tables:
-            if table.name == Meta.__tablename__:
+            if table.name in NOT_COPIED:
                 continue
             rows = [dict(r._mapping) for r in src.execute(select(table))]
             if rows:

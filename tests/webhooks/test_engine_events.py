@@ -3,6 +3,7 @@ charged through the sandbox over HTTP, on SQLite and PostgreSQL, each event sign
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from billing.sandbox import cards
@@ -10,6 +11,8 @@ from billing.services.cards import notify_expiring_cards
 from billing.services.refunds import refund_invoice
 from billing.services.subscriptions import cancel, pause
 from billing.services.webhooks import deliver_due
+from billing.settings import Settings
+from billing.simulate import simulate
 from billing.store.uow import UnitOfWork
 from tests.engine.harness import World
 
@@ -111,3 +114,20 @@ def test_refund_pause_cancel_and_an_expiring_card_are_told_with_their_facts(
             by_type["subscription.paused"]["after"]) == ("active", "paused")
     assert by_type["subscription.canceled"]["after"] == "canceled"
     assert by_type["card.expiring"]["expiry"] and "card_id" not in by_type["card.expiring"]
+
+
+def test_a_simulation_never_posts_what_it_pretends_happened(
+        world: World, receiver: Receiver, db_url: str) -> None:
+    endpoint(world.deps.store, world.clock, receiver.url("/real"))
+    world.customer("eve", cards.APPROVE)
+    sub = world.subscribe("eve", "coffee-weekly", trial_days=0)
+    world.tick()
+    _flush(world)
+    told = len(receiver.at("/real"))
+    assert told >= 5
+
+    timeline = simulate(Settings(database_url=db_url), world.clock, date(2026, 2, 28))
+    assert sum(r["what"] == "invoice.issued" and r["subscription"] == sub
+               for r in timeline) >= 5
+    _flush(world)
+    assert len(receiver.at("/real")) == told
