@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("remove")
     def remove(endpoint_id: Annotated[int, typer.Argument(help="Endpoint id.")]) -> None:
-        """Delete an endpoint and its queued deliveries."""
+        """Stop sending to an endpoint; its undelivered deliveries are dropped."""
         store = open_store()
         try:
             view = remove_endpoint(store, endpoint_id)

@@ -27,7 +27,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing.clock import Clock
@@ -180,25 +180,33 @@ def add_endpoint(store: Store, at: datetime, url: str, events: Sequence[str] = (
 
 
 def list_endpoints(store: Store) -> list[EndpointView]:
-    """Every endpoint, oldest first, secrets masked."""
+    """Every endpoint not removed, oldest first, secrets masked."""
     with UnitOfWork(store) as uow:
-        rows = uow.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))
+        rows = uow.session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id))
         return [_view(r) for r in rows]
 
 
 def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     row = session.get(WebhookEndpoint, endpoint_id) if 0 < endpoint_id <= MAX_ROW_ID else None
-    if row is None:
+    if row is None or not row.enabled:
         raise NotFound(f"no webhook endpoint {endpoint_id}")
     return row
 
 
 def remove_endpoint(store: Store, endpoint_id: int) -> EndpointView:
-    """Delete the endpoint and its deliveries: nothing more is sent to it."""
+    """Stop sending to the endpoint and drop its undelivered deliveries.
+
+    The row is disabled, not deleted: a transaction that read the endpoint a moment ago (a
+    charge being recorded) may still add a delivery for it, and a deleted row would make that
+    insert, and with it the charge's record, fail on the foreign key. Deliveries to a disabled
+    endpoint are never claimed."""
     with UnitOfWork(store) as uow:
         row = _endpoint(uow.session, endpoint_id)
+        row.enabled = False
+        uow.session.execute(delete(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.delivered_at.is_(None)))
         view = _view(row)
-        uow.session.delete(row)
         uow.commit()
     return view
 

@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import func, select
 
 from billing.clock import FixedClock
+from billing.errors import NotFound
 from billing.services.customers import add_customer
 from billing.services.events import record_event
 from billing.services.webhooks import (
@@ -23,7 +24,7 @@ from billing.services.webhooks import (
     retry_deliveries,
 )
 from billing.store.engine import Store
-from billing.store.models import WebhookDelivery
+from billing.store.models import Event, WebhookDelivery
 from billing.store.uow import UnitOfWork
 from billing.webhooks import payloads
 from billing.webhooks.retry import GIVE_UP_AFTER
@@ -189,8 +190,19 @@ def test_removing_an_endpoint_drops_its_queue(
     remove_endpoint(store, gone.id)
     with UnitOfWork(store) as uow:
         assert uow.session.scalar(select(func.count(WebhookDelivery.id))) == 1
-    assert send(store, clock).delivered == 1
-    assert receiver.at("/gone") == [] and len(receiver.at("/kept")) == 1
+    with UnitOfWork(store) as uow:  # a change that read the endpoints just before the removal
+        record_event(uow.session, clock.now(), "customer.created", customer_id=None)
+        uow.session.flush()
+        uow.session.add(WebhookDelivery(
+            event=uow.session.scalars(select(Event).order_by(Event.id.desc())).first(),
+            endpoint_id=gone.id, type="customer.created", payload={}, created_at=clock.now(),
+            attempts=0, next_attempt_at=clock.now()))
+        uow.commit()  # still commits: the endpoint row is there, disabled
+    assert send(store, clock).delivered == 2
+    assert receiver.at("/gone") == [] and len(receiver.at("/kept")) == 2
+    assert [e.id for e in list_endpoints(store)] != [gone.id] and len(list_endpoints(store)) == 1
+    with pytest.raises(NotFound):
+        remove_endpoint(store, gone.id)
 
 
 def test_two_workers_never_claim_the_same_delivery(
