@@ -12,8 +12,8 @@ already serialises writers), POST each outside any transaction, then record each
 short transaction of its own. Delivery is at least once: a crash between the POST and the
 record sends the same body (same ``evt_`` id) again once the lease expires. A failure is
 retried on ``billing.webhooks.retry``'s schedule for three days, then marked failed. When an
-endpoint is unreachable or answers 5xx, its other deliveries in the batch wait with it instead
-of each costing a timeout, so one dead endpoint never holds up the others.
+endpoint is unreachable or answers 5xx, all its due deliveries wait with it until its next try
+instead of each costing a timeout, so one dead endpoint never holds up the others.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class WebhookSummary:
     retrying: int = 0
     gave_up: int = 0
     waiting: int = 0
-    """Not tried this pass because their endpoint had just failed."""
+    """Not tried this pass because their endpoint had just failed: moved to its retry time."""
     remaining: int = 0
 
 
@@ -313,16 +313,31 @@ def _record(store: Store, item: Claimed, outcome: Outcome, at: datetime) -> date
     return later
 
 
+def _hold_endpoint(store: Store, endpoint_id: int, until: datetime, at: datetime,
+                   worker: str) -> int:
+    """Move every due delivery of an endpoint that just failed to ``until`` (its own retry
+    time), releasing the ones this worker holds: a dead endpoint's backlog then costs one try
+    per backoff step, and never fills the next passes' batches ahead of live endpoints."""
+    stmt = (update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint_id, _due(at),
+                   or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= at,
+                       WebhookDelivery.lease_owner == worker[:64]))
+            .values(next_attempt_at=until, lease_owner=None, lease_until=None)
+            .returning(WebhookDelivery.id))
+    with UnitOfWork(store) as uow:
+        held = len(uow.session.execute(stmt).all())
+        uow.commit()
+    return held
+
+
 def send_claimed(store: Store, clock: Clock, http: requests.Session, claimed: Sequence[Claimed],
-                 at: datetime) -> WebhookSummary:
+                 *, at: datetime, worker: str) -> WebhookSummary:
     """POST each claimed delivery and record its outcome; one failing never stops the rest."""
     delivered = retrying = gave_up = waiting = 0
-    down: dict[int, datetime] = {}
+    held: set[int] = set()
     for item in claimed:
-        if item.endpoint_id in down:
-            _finish(store, item.id, next_attempt_at=down[item.endpoint_id])
-            waiting += 1
-            continue
+        if item.endpoint_id in held:
+            continue  # already moved to its endpoint's retry time, and released
         try:
             outcome = post(http, item.url, item.secret, payloads.body(item.event_id, item.payload),
                            timestamp=int(clock.now().timestamp()))
@@ -336,7 +351,8 @@ def send_claimed(store: Store, clock: Clock, http: requests.Session, claimed: Se
         else:
             retrying += 1
             if _endpoint_down(outcome):
-                down[item.endpoint_id] = later
+                held.add(item.endpoint_id)
+                waiting += _hold_endpoint(store, item.endpoint_id, later, at, worker)
     return WebhookSummary(delivered, retrying, gave_up, waiting)
 
 
@@ -349,7 +365,7 @@ def deliver_due(store: Store, clock: Clock, *, worker: str, at: datetime | None 
     own = http is None
     session = http or requests.Session()
     try:
-        summary = send_claimed(store, clock, session, claimed, at)
+        summary = send_claimed(store, clock, session, claimed, at=at, worker=worker)
     finally:
         if own:
             session.close()

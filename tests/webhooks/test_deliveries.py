@@ -18,6 +18,7 @@ from billing.services.events import record_event
 from billing.services.webhooks import (
     LEASE,
     claim_due,
+    deliver_due,
     list_deliveries,
     list_endpoints,
     remove_endpoint,
@@ -126,6 +127,22 @@ def test_a_dead_endpoint_does_not_hold_up_another(
     assert {d.next_attempt_at for d in pending} == {clock.now() + timedelta(minutes=1)}
     assert sorted(d.attempts for d in pending) == [0, 0, 0, 0, 1, 1]
     assert any("ConnectionError" in (d.last_error or "") for d in pending)
+
+
+def test_a_dead_endpoints_backlog_waits_whole_instead_of_filling_the_next_batches(
+        store: Store, clock: FixedClock, receiver: Receiver, dead_url: str) -> None:
+    endpoint(store, clock, dead_url)
+    endpoint(store, clock, receiver.url("/live"))
+    for ref in ("ann", "bo", "cy"):
+        _customer(store, clock, ref)
+    first = deliver_due(store, clock, worker="test", limit=2)  # the dead one's first, live's first
+    assert (first.delivered, first.retrying, first.waiting) == (1, 1, 2)
+    second = deliver_due(store, clock, worker="test", limit=2)
+    assert (second.delivered, second.retrying, second.remaining) == (2, 0, 0)
+    assert len(receiver.at("/live")) == 3
+    held = list_deliveries_of(store, "pending")
+    assert sorted(d.attempts for d in held) == [0, 0, 1]
+    assert {d.next_attempt_at for d in held} == {clock.now() + timedelta(minutes=1)}
 
 
 def list_deliveries_of(store: Store, status: str) -> list[WebhookDelivery]:
