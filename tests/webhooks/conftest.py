@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,8 @@ class Receiver:
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     answers: dict[str, list[int]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    """Seconds a path waits before answering (real time: only for timeout tests)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -67,6 +70,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.record(Received(self.path, dict(self.headers.items()), body))
+            time.sleep(receiver.delays.get(self.path, 0.0))
             status = receiver.answer(self.path)
             self.send_response(status)
             self.send_header("Content-Length", "2")
