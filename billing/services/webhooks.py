@@ -89,8 +89,8 @@ class DeliveryView:
     @classmethod
     def of(cls, row: WebhookDelivery) -> DeliveryView:
         status = _status(row)
-        return cls(row.id, payloads.event_id(row.event_id), row.type, row.endpoint_id, status,
-                   row.attempts, row.last_status, row.last_error,
+        return cls(row.id, payloads.event_id(row.event_id, row.event_key), row.type,
+                   row.endpoint_id, status, row.attempts, row.last_status, row.last_error,
                    row.next_attempt_at if status == "pending" else None, row.delivered_at)
 
 
@@ -112,6 +112,7 @@ class Claimed:
 
     id: int
     event_id: int
+    event_key: str
     endpoint_id: int
     url: str
     secret: str
@@ -227,10 +228,10 @@ def queue_deliveries(session: Session, event: Event) -> int:
         if not endpoints:
             return 0
         obj = payloads.build_object(kind, event.type, _subject(session, event), event.data)
-    stored = payloads.envelope(kind, event.at, obj)
+    stored, key = payloads.envelope(kind, event.at, obj), payloads.new_event_key()
     for endpoint in endpoints:
         session.add(WebhookDelivery(event=event, endpoint_id=endpoint.id, type=kind,
-                                    payload=stored, created_at=event.at, attempts=0,
+                                    payload=stored, event_key=key, created_at=event.at, attempts=0,
                                     next_attempt_at=event.at))
     return len(endpoints)
 
@@ -275,7 +276,7 @@ def claim_due(store: Store, *, at: datetime, worker: str, limit: int = BATCH) ->
         claimed = []
         for row, endpoint in uow.session.execute(query):
             row.lease_owner, row.lease_until = worker[:64], at + LEASE
-            claimed.append(Claimed(row.id, row.event_id, endpoint.id, endpoint.url,
+            claimed.append(Claimed(row.id, row.event_id, row.event_key, endpoint.id, endpoint.url,
                                    endpoint.secret, dict(row.payload), row.attempts,
                                    row.first_attempt_at))
         uow.commit()
@@ -339,7 +340,8 @@ def send_claimed(store: Store, clock: Clock, http: requests.Session, claimed: Se
         if item.endpoint_id in held:
             continue  # already moved to its endpoint's retry time, and released
         try:
-            outcome = post(http, item.url, item.secret, payloads.body(item.event_id, item.payload),
+            sent = payloads.body(item.event_id, item.event_key, item.payload)
+            outcome = post(http, item.url, item.secret, sent,
                            timestamp=int(clock.now().timestamp()))
         except Exception as exc:  # a bug in one delivery must not stop the others
             outcome = Outcome(None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX])

@@ -511,7 +511,8 @@ class WebhookEndpoint(Base):
 class WebhookDelivery(Base):
     """One event for one endpoint: written in the transaction of the change (the outbox), then
     POSTed until a 2xx answer or three days of retries. ``payload`` is the event's envelope
-    without its id; the id (``evt_<event id>``) is added at send time, identical on every try."""
+    without its id; the id (``evt_<event id>_<event_key>``) is added at send time, identical on
+    every try."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -524,6 +525,8 @@ class WebhookDelivery(Base):
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    event_key: Mapped[str] = mapped_column(String(16))
+    """The random part of the public id, the same for every endpoint of one event."""
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     first_attempt_at: Mapped[datetime | None]

@@ -6,13 +6,17 @@ event, money as integer minor units with its ``currency``. Facts are picked by n
 event's data (``FACTS``), so engine plumbing (worker names, gateway tokens) never leaves.
 
 The body is serialised deterministically (sorted keys, no spaces), and the id is
-``evt_<event row id>``: every retry of one event to one endpoint sends the same bytes, and every
-endpoint sees the same id, so a receiver can drop duplicates by id.
+``evt_<event row id>_<key>``, the key random and fixed when the event is recorded: every retry
+of one event to one endpoint sends the same bytes, and every endpoint sees the same id, so a
+receiver can drop duplicates by id. The key is there because a database restored from a backup
+numbers its next events as the lost ones were numbered: without it, a receiver that remembers
+the lost ones would drop new, different events as duplicates.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,9 +50,14 @@ class Subject:
     invoice_total: int | None = None
 
 
-def event_id(row_id: int) -> str:
-    """The public, stable id of internal event row ``row_id``."""
-    return f"{ID_PREFIX}{row_id}"
+def new_event_key() -> str:
+    """The random part of a public event id, made once per event."""
+    return secrets.token_hex(4)
+
+
+def event_id(row_id: int, key: str) -> str:
+    """The public, stable id of internal event row ``row_id`` with its ``key``."""
+    return f"{ID_PREFIX}{row_id}_{key}"
 
 
 def build_object(public_type: str, internal: str, subject: Subject,
@@ -75,7 +84,7 @@ def envelope(public_type: str, created: datetime, obj: Mapping[str, Any]) -> dic
     return {"type": public_type, "created": int(created.timestamp()), "data": {"object": obj}}
 
 
-def body(row_id: int, stored: Mapping[str, Any]) -> bytes:
+def body(row_id: int, key: str, stored: Mapping[str, Any]) -> bytes:
     """The exact bytes POSTed (and signed) for the stored envelope of event ``row_id``."""
-    full = {"id": event_id(row_id), **stored}
+    full = {"id": event_id(row_id, key), **stored}
     return json.dumps(full, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

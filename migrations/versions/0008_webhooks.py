@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('endpoint_id', sa.Integer(), nullable=False),
     sa.Column('type', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('event_key', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('first_attempt_at', sa.DateTime(timezone=True), nullable=True),

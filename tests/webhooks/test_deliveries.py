@@ -5,7 +5,10 @@ dead endpoint never holding up another."""
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -160,7 +163,7 @@ def test_a_crash_after_the_post_sends_the_same_event_again_after_the_lease(
     [claimed] = claim_due(store, at=clock.now(), worker="doomed")
     with requests.Session() as http:  # what the doomed worker sent before it died
         assert post(http, claimed.url, claimed.secret,
-                    payloads.body(claimed.event_id, claimed.payload),
+                    payloads.body(claimed.event_id, claimed.event_key, claimed.payload),
                     timestamp=int(clock.now().timestamp())).delivered
 
     assert send(store, clock).delivered == 0  # still leased to the dead worker
@@ -212,7 +215,8 @@ def test_removing_an_endpoint_drops_its_queue(
         uow.session.flush()
         uow.session.add(WebhookDelivery(
             event=uow.session.scalars(select(Event).order_by(Event.id.desc())).first(),
-            endpoint_id=gone.id, type="customer.created", payload={}, created_at=clock.now(),
+            endpoint_id=gone.id, type="customer.created", payload={}, event_key="k",
+            created_at=clock.now(),
             attempts=0, next_attempt_at=clock.now()))
         uow.commit()  # still commits: the endpoint row is there, disabled
     assert send(store, clock).delivered == 2
@@ -249,3 +253,25 @@ def test_secrets_and_url_passwords_stay_out_of_logs_errors_and_listings(
     [listed] = list_endpoints(store)
     assert listed.url == url.replace("hunter2", "****") and "hunter2" not in listed.secret
     assert listed.secret == f"whsec_****{added.secret[-4:]}"
+
+
+def test_a_database_restored_from_a_backup_never_reuses_an_event_id(
+        sqlite_template: Path, tmp_path: Path, clock: FixedClock, receiver: Receiver) -> None:
+    """The restored database numbers its next event as the lost one was numbered; the random
+    key keeps the public ids apart, so the app does not drop the new event as a duplicate.
+    (A file copy is a faithful backup on SQLite; the id scheme is the same on PostgreSQL.)"""
+    live, backup = tmp_path / "live.db", tmp_path / "backup.db"
+    shutil.copy(sqlite_template, live)
+    store = Store.open(f"sqlite:///{live}")
+    endpoint(store, clock, receiver.url("/app"))
+    store.close()
+    shutil.copy(live, backup)
+    for name, ref in ((live, "ann"), (backup, "bo")):  # "bo" after restoring the backup
+        store = Store.open(f"sqlite:///{name}")
+        _customer(store, clock, ref)
+        assert send(store, clock).delivered == 1
+        store.close()
+    lost, new = (r.json() for r in receiver.at("/app"))
+    assert lost["id"].split("_")[1] == new["id"].split("_")[1]  # the same event number...
+    assert lost["id"] != new["id"]  # ...but not the same id
+    assert re.fullmatch(r"evt_\d+_[0-9a-f]{8}", new["id"])

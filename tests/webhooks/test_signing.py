@@ -122,10 +122,10 @@ def test_the_body_is_the_same_bytes_every_time_and_carries_the_event_id() -> Non
     obj = build_object("invoice.paid", "invoice.paid", subject,
                        {"amount": 4900, "number": "INV-3", "mch_order_no": "x", "worker": "w"})
     stored = envelope("invoice.paid", datetime.fromtimestamp(T, UTC), obj)
-    sent = body(42, json.loads(json.dumps(stored)))  # as read back from the JSON column
-    assert sent == body(42, stored)
+    sent = body(42, "k3y", json.loads(json.dumps(stored)))  # as read back from the JSON column
+    assert sent == body(42, "k3y", stored)
     assert json.loads(sent) == {
-        "id": "evt_42", "type": "invoice.paid", "created": T,
+        "id": "evt_42_k3y", "type": "invoice.paid", "created": T,
         "data": {"object": {"object": "invoice", "customer_id": 7, "customer_external_id": "ann",
                             "invoice_id": 3, "invoice_number": "INV-3", "amount": 4900,
                             "currency": "CAD"}}}
