@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -275,3 +276,24 @@ def test_a_database_restored_from_a_backup_never_reuses_an_event_id(
     assert lost["id"].split("_")[1] == new["id"].split("_")[1]  # the same event number...
     assert lost["id"] != new["id"]  # ...but not the same id
     assert re.fullmatch(r"evt_\d+_[0-9a-f]{8}", new["id"])
+
+
+def test_workers_claiming_at_the_same_instant_share_the_queue_without_overlap(
+        store: Store, clock: FixedClock, receiver: Receiver) -> None:
+    endpoint(store, clock, receiver.url("/a"))
+    for n in range(10):
+        _customer(store, clock, f"c{n}")
+    start = threading.Barrier(4)
+    got: dict[str, list[int]] = {}
+
+    def work(name: str) -> None:
+        start.wait()
+        got[name] = [c.id for c in claim_due(store, at=clock.now(), worker=name, limit=3)]
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [i for ids in got.values() for i in ids]
+    assert len(got) == 4 and len(claimed) == len(set(claimed)) == 10
