@@ -57,6 +57,11 @@ def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
         charge_concurrency=settings.charge_concurrency,
         link_secret=SecretStr("links:" + secret.get_secret_value()),
         lifecycle=settings.lifecycle(),
+        merchant_legal_name=settings.merchant_legal_name or "",
+        merchant_address=tuple(settings.merchant_address.splitlines())
+        if settings.merchant_address else (),
+        email_logo_url=settings.email_logo_url, templates_dir=settings.templates_dir,
+        trial_ending_notice=timedelta(days=settings.trial_ending_notice_days),
     )
     fields.update(overrides)
     return EngineConfig(**fields)

@@ -67,6 +67,8 @@ ENV_NAMES: dict[str, str] = {
     "qst_number": "BILLING_QST_NUMBER",
     "templates_dir": "BILLING_TEMPLATES_DIR",
     "report_weekly": "BILLING_REPORT_WEEKLY",
+    "trial_ending_notice_days": "BILLING_TRIAL_ENDING_NOTICE_DAYS",
+    "email_logo_url": "BILLING_EMAIL_LOGO_URL",
 }
 
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -140,6 +142,11 @@ class Settings(BaseSettings):
     qst_number: str | None = Field(None, validation_alias=_env("qst_number"))
     templates_dir: Path | None = Field(None, validation_alias=_env("templates_dir"))
     """Where a merchant's own document templates override the shipped ones, file by file."""
+    # Customer emails (docs/emails.md).
+    trial_ending_notice_days: int = Field(3, ge=0, le=60,
+                                          validation_alias=_env("trial_ending_notice_days"))
+    email_logo_url: str | None = Field(None, max_length=500, pattern=r"^https://\S+$",
+                                       validation_alias=_env("email_logo_url"))
 
     def lifecycle(self) -> LifecyclePolicy:
         return LifecyclePolicy(on_cancel=self.on_cancel, on_pause=self.on_pause)

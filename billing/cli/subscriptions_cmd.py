@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
+from billing.bootstrap import engine_config
 from billing.cli.context import open_store, state
 from billing.cli.import_csv import read_import_csv
 from billing.cli.output import out, print_fields, print_json, print_table
@@ -163,7 +164,7 @@ def register(app: typer.Typer) -> None:
         """Cancel now, or at the end of the current period."""
         run(subs.cancel, json_out, "Subscription canceled" if not at_period_end
             else "Cancellation scheduled", sub_id=sub_id, at_period_end=at_period_end,
-            policy=state().settings().lifecycle())
+            policy=state().settings().lifecycle(), config=engine_config(state().settings()))
 
     @group.command("reactivate")
     def reactivate(sub_id: SubscriptionId, json_out: JsonOpt = False) -> None:
@@ -201,7 +202,8 @@ def register(app: typer.Typer) -> None:
         if plan is None and quantity is None:
             raise typer.BadParameter("give --plan and/or --quantity")
         run(subs.change_plan, json_out, "Preview (nothing changed)" if preview else "Plan changed",
-            sub_id=sub_id, plan=plan, quantity=quantity, when=when, preview=preview)
+            sub_id=sub_id, plan=plan, quantity=quantity, when=when, preview=preview,
+            config=engine_config(state().settings()))
         if preview and not json_out:
             out.print("nothing was changed")
 

@@ -32,6 +32,7 @@ from billing.reports.schedule import ReportTickSummary, configured_schedule, que
 from billing.services.cards import ExpiringSummary, notify_expiring_cards
 from billing.services.collection import CollectSummary, collect_due
 from billing.services.dunning import DunningSummary, run_dunning
+from billing.services.emails import TrialSummary, queue_trial_endings
 from billing.services.isolation import ItemError
 from billing.services.outbox import OutboxSummary, send_pending
 from billing.services.ports import Deps
@@ -83,6 +84,7 @@ TICKS: tuple[Tick, ...] = (
     Tick("report", 600, _report),
     Tick("webhooks", 10, lambda deps, ctx: deliver_due(deps.store, deps.clock, at=ctx.at,
                                                        worker=deps.config.worker)),
+    Tick("trials", 3600, lambda deps, ctx: queue_trial_endings(deps, at=ctx.at)),
 )
 BY_NAME = {tick.name: tick for tick in TICKS}
 
@@ -105,6 +107,7 @@ class PassReport:
     expiring: ExpiringSummary = field(default_factory=ExpiringSummary)
     outbox: OutboxSummary | None = None
     webhooks: WebhookSummary | None = None
+    trials: TrialSummary = field(default_factory=TrialSummary)
     errors: dict[str, str] = field(default_factory=dict)
     """Ticks that could not run at all, with why."""
 
@@ -129,6 +132,7 @@ class PassReport:
             "refunds_checked": self.reconcile.refunds,
             "dunning_moves": sum(d.moves for d in self.dunning),
             "expiring_card_notices": self.expiring.queued,
+            "trial_ending_notices": self.trials.queued,
             "emails": asdict(self.outbox) if self.outbox else None,
             "webhooks": asdict(self.webhooks) if self.webhooks else None,
             "failed_items": [asdict(f) for f in self.failed_items],
@@ -163,6 +167,7 @@ def run_once(deps: Deps, *, transport: Transport | None = None, at: datetime | N
         _collect(report, deps, ctx)
         _dunn(report, deps, ctx)
     report.expiring = _run(report, BY_NAME["daily"], deps, ctx) or report.expiring
+    report.trials = _run(report, BY_NAME["trials"], deps, ctx) or report.trials
     report.outbox = _run(report, BY_NAME["outbox"], deps, ctx)
     report.webhooks = _run(report, BY_NAME["webhooks"], deps, ctx)
     return report

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from billing.mail.files import FileTransport
 from billing.mail.memory import MemoryTransport
-from billing.mail.message import build_message, mailbox, message_id
+from billing.mail.message import Attachment, build_message, mailbox, message_id
 from billing.mail.smtp import SmtpTarget, SmtpTransport, parse_smtp_url
 from billing.mail.transport import MailError, SendFailed, Transport
 from billing.settings import Settings
 
 __all__ = [
+    "Attachment",
     "FileTransport",
     "MailError",
     "MemoryTransport",

@@ -1,5 +1,8 @@
 """Building the email itself: headers and body, from what the outbox stored.
 
+A customer email is ``multipart/alternative`` (plain text first, then HTML, so a client that
+can show HTML picks it), wrapped in ``multipart/mixed`` when documents are attached.
+
 The ``Message-ID`` is derived from the outbox dedupe key, not random: if a crash makes the outbox
 send a message twice, both copies carry the same id, so mail clients and support can tell it is a
 duplicate of one email rather than two notices.
@@ -8,6 +11,8 @@ duplicate of one email rather than two notices.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.errors import MessageError
 from email.headerregistry import Address
@@ -19,6 +24,15 @@ from billing.errors import InvalidInput
 
 TEMPLATE_HEADER = "X-Billing-Template"
 OUTBOX_ID_HEADER = "X-Billing-Outbox-Id"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file: ``INV-0000042.pdf``, its bytes and MIME type."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/pdf"
 
 
 def message_id(dedupe_key: str, sender: str) -> str:
@@ -59,8 +73,11 @@ def build_message(
     at: datetime,
     template: str,
     outbox_id: int | None = None,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    """One plain-text email, dated ``at`` (the clock's time when it is sent)."""
+    """One email, dated ``at`` (the clock's time when it is sent): text, with an HTML
+    alternative when ``html`` is given, and ``attachments`` after both."""
     msg = EmailMessage()
     msg["From"] = mailbox(sender)
     msg["To"] = mailbox(to)
@@ -71,4 +88,9 @@ def build_message(
     if outbox_id is not None:
         msg[OUTBOX_ID_HEADER] = str(outbox_id)
     msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for item in attachments:
+        main, _, sub = item.mime_type.partition("/")
+        msg.add_attachment(item.content, maintype=main, subtype=sub, filename=item.filename)
     return msg

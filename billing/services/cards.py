@@ -26,6 +26,7 @@ from billing.domain.subscriptions import Status
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.gateway import CardInfo, mask_pan
 from billing.services.customers import find_customer
+from billing.services.emails import queue
 from billing.services.events import record_event
 from billing.services.installation import new_nonce, order_prefix
 from billing.services.isolation import (
@@ -35,7 +36,6 @@ from billing.services.isolation import (
     one_by_one,
 )
 from billing.services.links import card_return_url, update_card_url
-from billing.services.outbox import enqueue_email
 from billing.services.ports import Deps
 from billing.store.models import Card, Customer, Invoice, Subscription
 from billing.store.uow import UnitOfWork
@@ -232,14 +232,12 @@ def _warn_if_expiring(session: Session, deps: Deps, card: Card, at: datetime) ->
     if not local_date(at, customer.timezone) >= end - deps.config.card_expiry_notice:
         return 0
     context = {
-        "merchant_name": deps.config.merchant_name, "customer_name": customer.name,
         "card_number": card.masked_number or card.gateway_card_id,
         "expiry": f"{card.expiry[:2]}/20{card.expiry[2:]}" if card.expiry else "",
         "update_card_url": update_card_url(deps.config, customer.id, at),
     }
-    if enqueue_email(session, at=at, template="card_expiring", to=customer.email,
-                     context=context, dedupe_key=f"card_expiring:{card.id}:{card.expiry}",
-                     customer_id=customer.id, locale=customer.locale) is None:
+    if not queue(session, deps.config, customer, "card_expiring", at=at, context=context,
+                 key=f"card_expiring:{card.id}:{card.expiry}"):
         return 0
     record_event(session, at, "card.expiring_notice", customer_id=customer.id,
                  card_id=card.gateway_card_id, expiry=card.expiry)

@@ -28,12 +28,12 @@ from billing.domain.dunning import (
     decide,
 )
 from billing.domain.invoices import InvoiceStatus
-from billing.domain.money import Money
 from billing.domain.payments import IN_FLIGHT
 from billing.domain.subscriptions import Event as SubEvent
 from billing.domain.subscriptions import Status
 from billing.domain.subscriptions import decide as decide_lifecycle
 from billing.services.claims import claim_rows
+from billing.services.emails import formatter, queue
 from billing.services.events import record_event
 from billing.services.isolation import (
     ItemError,
@@ -43,8 +43,7 @@ from billing.services.isolation import (
     one_by_one,
 )
 from billing.services.lifecycle import apply_event
-from billing.services.links import update_card_url
-from billing.services.outbox import enqueue_email
+from billing.services.links import pay_now_url, update_card_url
 from billing.services.ports import Deps, EngineConfig
 from billing.store.models import (
     Customer,
@@ -146,21 +145,20 @@ def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: Du
     customer = session.get(Customer, sub.customer_id)
     assert customer is not None
     final_at = invoice.dunning_started_at + plan.final_after
+    f = formatter(customer, invoice.currency)
     context = {
-        "merchant_name": config.merchant_name,
-        "customer_name": customer.name,
         "invoice_number": invoice.number,
-        "amount": Money(invoice.total - invoice.amount_paid, invoice.currency).format(),
+        "amount": f.money(invoice.total - invoice.amount_paid),
         "reason": reason or _last_reason(session, invoice) or "the payment was declined",
-        "next_retry": _day(invoice.next_attempt_at, customer.timezone),
+        "next_retry": f.day(invoice.next_attempt_at) or None,
         "update_card_url": update_card_url(config, customer.id, at),
-        "due_date": _day(invoice.due_at, customer.timezone),
+        "pay_url": pay_now_url(config, invoice.id, at),
+        "due_date": f.day(invoice.due_at),
         "final_action": plan.final_action.value,
-        "final_date": _day(final_at, customer.timezone),
+        "final_date": f.day(final_at),
     }
-    enqueue_email(session, at=at, template=decision.email.value, to=customer.email,
-                  context=context, dedupe_key=f"dunning:{invoice.id}:{decision.step_index}",
-                  customer_id=customer.id, invoice_id=invoice.id, locale=customer.locale)
+    queue(session, config, customer, decision.email.value, at=at, context=context,
+          key=f"dunning:{invoice.id}:{decision.step_index}", invoice_id=invoice.id)
     record_event(session, at, "dunning.email_queued", customer_id=customer.id,
                  subscription_id=sub.id, invoice_id=invoice.id, email=decision.email.value,
                  step=decision.step_index)
@@ -179,7 +177,7 @@ def _day(at: datetime | None, tz: str) -> str | None:
 def _final_action(session: Session, sub: Subscription, action: FinalAction,
                   at: datetime, config: EngineConfig) -> None:
     """Stop retrying and apply the policy's last word to the subscription, through the table."""
-    apply_event(session, sub, _FINAL_EVENTS[action], at, config.lifecycle,
+    apply_event(session, sub, _FINAL_EVENTS[action], at, config.lifecycle, config=config,
                 reason="dunning_exhausted")
     record_event(session, at, "dunning.final_action", subscription_id=sub.id,
                  customer_id=sub.customer_id, action=action.value)

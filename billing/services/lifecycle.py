@@ -28,14 +28,18 @@ from billing.domain.subscriptions import (
 )
 from billing.errors import Conflict
 from billing.services.alerts import raise_alert
+from billing.services.emails import queue_subscription_canceled
 from billing.services.events import record_event
 from billing.services.outbox import drop_unsent_dunning
+from billing.services.ports import EngineConfig
 from billing.store.models import Invoice, Subscription
 
 
 def apply_event(session: Session, sub: Subscription, event: Event, at: datetime,
-                policy: LifecyclePolicy | None = None, **data: Any) -> Decision:
-    """Apply ``event`` to ``sub`` at ``at``; ``Conflict`` only for a refused merchant command."""
+                policy: LifecyclePolicy | None = None, *, config: EngineConfig | None = None,
+                **data: Any) -> Decision:
+    """Apply ``event`` to ``sub`` at ``at``; ``Conflict`` only for a refused merchant command.
+    With ``config``, a subscription that becomes canceled queues the customer's email."""
     before = Status(sub.status)
     decision = decide(before, event, policy or LifecyclePolicy())
     if decision.refused is not None:
@@ -48,6 +52,8 @@ def apply_event(session: Session, sub: Subscription, event: Event, at: datetime,
                      after=decision.after.value, cause=event.value, **data)
         if decision.after is Status.CANCELED:
             sub.canceled_at, sub.next_renewal_at = at, None
+            if config is not None:
+                queue_subscription_canceled(session, config, sub, at)
     _open_invoices(session, sub, decision.open_invoices, at, event)
     if decision.alert is not None:
         raise_alert(session, at, "alert.subscription_event", f"{event.value}:{sub.id}",

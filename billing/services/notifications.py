@@ -143,7 +143,7 @@ def apply_notification(deps: Deps, notification_id: int,
                 return row.outcome if row else None
             notify = Notify.model_validate(json.loads(row.raw_body))
             if notify.pay_type == "refund":
-                row.outcome = apply_refund_notify(session, notify, at)
+                row.outcome = apply_refund_notify(session, notify, at, deps.config)
             else:
                 _apply_payment(session, deps, row, notify, at)
             row.processed_at, row.error = at, None

@@ -13,17 +13,21 @@ on SQLite every transaction already holds the write lock from ``BEGIN IMMEDIATE`
 then mark each sent or failed in its own short transaction. Delivery is at least once: a crash
 between sending and marking sends that email again once the lease expires. That is the accepted
 trade for email (a duplicate notice beats a lost one), and the duplicate carries the same
-``Message-ID``. A failed send is retried with growing delays (``RETRY_DELAYS``) and never
-dropped; ``billing outbox list`` shows it as failing, with the last error.
+``Message-ID``. Attached documents (a receipt's invoice, a refund's credit note) are stored as
+references and rendered as PDFs when the email is sent (``Attacher``), never inside the state
+change's transaction; a document renders from its own recorded template version, so a resend
+attaches the same document. A failed send is retried with growing delays (``RETRY_DELAYS``) and
+never dropped; ``billing outbox list`` shows it as failing, with the last error.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,12 +35,12 @@ from sqlalchemy.orm import Session
 from billing.clock import Clock
 from billing.domain.timeutil import to_utc
 from billing.errors import InvalidInput
-from billing.mail.message import build_message, mailbox
+from billing.mail.message import Attachment, build_message, mailbox
 from billing.mail.transport import SendFailed, Transport
 from billing.store.engine import Store
 from billing.store.models import OutboxMessage
 from billing.store.uow import UnitOfWork
-from billing.templates import DEFAULT_LOCALE, render_email
+from billing.templates import DEFAULT_LOCALE, Sender, render_email
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,10 @@ SUBJECT_MAX = 200
 ADDRESS_MAX = 254
 
 Status = Literal["pending", "sent", "all"]
+ATTACHABLE = ("invoice", "credit_note")
+
+Attacher = Callable[[OutboxMessage], list[Attachment]]
+"""Renders the documents a row references (``row.attachments``) as files to attach."""
 
 
 @dataclass(frozen=True)
@@ -100,19 +108,29 @@ def enqueue_email(
     invoice_id: int | None = None,
     locale: str = DEFAULT_LOCALE,
     send_after: datetime | None = None,
+    sender: Sender | None = None,
+    templates_dir: Path | None = None,
+    attachments: Sequence[Mapping[str, str]] = (),
 ) -> OutboxMessage | None:
-    """Render ``template`` and add it to ``session`` (uncommitted); ``None`` if already queued."""
+    """Render ``template`` (text and HTML) and add it to ``session`` (uncommitted); ``None`` if
+    already queued. ``attachments`` name documents to attach at send time:
+    ``[{"kind": "invoice", "number": "INV-0000042"}]``."""
     if _already_queued(session, dedupe_key):
         return None
+    for ref in attachments:
+        if ref.get("kind") not in ATTACHABLE or not ref.get("number"):
+            raise InvalidInput(f"cannot attach {dict(ref)!r}: kinds are {', '.join(ATTACHABLE)}")
     address = str(mailbox(to))
     if len(address) > ADDRESS_MAX:
         raise InvalidInput(f"email address longer than {ADDRESS_MAX} characters: {to!r}")
-    rendered = render_email(template, context, locale=locale)
+    rendered = render_email(template, context, locale=locale, sender=sender,
+                            templates_dir=templates_dir)
     at = to_utc(at)
     row = OutboxMessage(
         dedupe_key=dedupe_key, template=template, to_address=address,
         template_version=rendered.template_version, locale=locale,
-        subject=rendered.subject[:SUBJECT_MAX], body_text=rendered.text, body_html=None,
+        subject=rendered.subject[:SUBJECT_MAX], body_text=rendered.text, body_html=rendered.html,
+        attachments=[dict(ref) for ref in attachments] or None,
         customer_id=customer_id, invoice_id=invoice_id, created_at=at,
         send_after=to_utc(send_after) if send_after is not None else at, attempts=0,
     )
@@ -176,10 +194,43 @@ def _finish(store: Store, row_id: int, **values: object) -> None:
         uow.commit()
 
 
-def _deliver(row: OutboxMessage, transport: Transport, *, sender: str, at: datetime) -> str:
+def document_attacher(store: Store) -> Attacher:
+    """The ``Attacher`` that renders invoices and credit notes as PDFs, in the email's locale,
+    as ``billing invoices render`` would (the merchant's identity read from settings once, on
+    the first row that needs it)."""
+    from billing.documents import merchant_from_settings, render_credit_note, render_invoice
+    from billing.services.documents import credit_note_document, invoice_document
+    from billing.settings import load_settings
+
+    found: list[Any] = []
+
+    def attach(row: OutboxMessage) -> list[Attachment]:
+        if not row.attachments:
+            return []
+        if not found:
+            found.append(merchant_from_settings(load_settings()))
+        files = []
+        for ref in row.attachments:
+            number = str(ref["number"])
+            with UnitOfWork(store) as uow:
+                if ref["kind"] == "invoice":
+                    pdf = render_invoice(invoice_document(uow, number), found[0], "pdf",
+                                         row.locale)
+                else:
+                    pdf = render_credit_note(credit_note_document(uow, number), found[0],
+                                             "pdf", row.locale)
+            files.append(Attachment(f"{number}.pdf", pdf))
+        return files
+
+    return attach
+
+
+def _deliver(row: OutboxMessage, transport: Transport, *, sender: str, at: datetime,
+             attach: Attacher) -> str:
     msg = build_message(sender=sender, to=row.to_address, subject=row.subject,
                         text=row.body_text, dedupe_key=row.dedupe_key, at=at,
-                        template=row.template, outbox_id=row.id)
+                        template=row.template, outbox_id=row.id, html=row.body_html,
+                        attachments=attach(row))
     return transport.send(msg)
 
 
@@ -190,13 +241,15 @@ def _reason(exc: Exception) -> str:
 
 def send_rows(
     store: Store, transport: Transport, rows: Sequence[OutboxMessage], *, sender: str,
-    at: datetime,
+    at: datetime, attach: Attacher | None = None,
 ) -> tuple[int, int]:
-    """Send claimed rows one by one, recording each outcome; returns (sent, failed)."""
+    """Send claimed rows one by one, recording each outcome; returns (sent, failed). A document
+    that cannot be rendered fails its email like a refused send: retried, never sent without."""
     sent = failed = 0
+    attach = attach or document_attacher(store)
     for row in rows:
         try:
-            used = _deliver(row, transport, sender=sender, at=at)
+            used = _deliver(row, transport, sender=sender, at=at, attach=attach)
         except Exception as exc:  # one bad message must not hold up the rest of the queue
             reason = _reason(exc)
             log.warning("outbox message %s not sent: %s", row.id, reason)
@@ -211,13 +264,13 @@ def send_rows(
 
 def send_pending(
     store: Store, transport: Transport, clock: Clock, *, worker: str, sender: str,
-    limit: int = 100,
+    limit: int = 100, attach: Attacher | None = None,
 ) -> OutboxSummary:
     """One outbox tick: claim due messages, send them outside any transaction, record outcomes."""
     at = to_utc(clock.now())
     rows = claim_due(store, at=at, worker=worker, limit=limit)
     try:
-        sent, failed = send_rows(store, transport, rows, sender=sender, at=at)
+        sent, failed = send_rows(store, transport, rows, sender=sender, at=at, attach=attach)
     finally:
         transport.close()
     with UnitOfWork(store) as uow:

@@ -36,6 +36,7 @@ from billing.domain.payments import (
 from billing.domain.subscriptions import Event as SubEvent
 from billing.services.alerts import raise_alert
 from billing.services.dunning import advance_dunning, dunning_snapshot
+from billing.services.emails import queue_receipt
 from billing.services.events import record_event
 from billing.services.invoicing import settle_paid
 from billing.services.lifecycle import apply_event
@@ -88,6 +89,8 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
     source = outcome.source.value
     if decision.effect is Effect.SETTLE:
         _succeed(session, invoice, attempt, at, source)
+        if attempt.state == AttemptState.SUCCEEDED and invoice.status == InvoiceStatus.PAID:
+            queue_receipt(session, config, invoice, attempt, at)
     elif decision.effect is Effect.DISCREPANCY:
         _discrepancy(session, invoice, attempt, decision, outcome, at)
     elif decision.effect is Effect.CHECK_LATER:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -84,6 +85,12 @@ class EngineConfig:
     """How long a pay-now attempt's hosted page may stay unpaid before the reconcile tick closes
     it as abandoned (after ``cc_query`` finds no paid order) and the invoice's retries resume."""
     link_secret: SecretStr = field(default_factory=lambda: SecretStr("dev-link-secret"))
+    # Customer emails: the merchant's identity in the footer, overrides, the trial notice.
+    merchant_legal_name: str = ""
+    merchant_address: tuple[str, ...] = ()
+    email_logo_url: str | None = None
+    templates_dir: Path | None = None
+    trial_ending_notice: timedelta = timedelta(days=3)
 
     @property
     def notify_url(self) -> str:

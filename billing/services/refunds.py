@@ -44,10 +44,11 @@ from billing.gateway import (
 )
 from billing.services.alerts import raise_alert
 from billing.services.claims import claim_rows
+from billing.services.emails import queue_refund_issued
 from billing.services.events import record_event
 from billing.services.installation import new_nonce, order_prefix
 from billing.services.isolation import ItemError, clear_failures, not_backed_off, record_failure
-from billing.services.ports import Deps
+from billing.services.ports import Deps, EngineConfig
 from billing.store.models import Invoice, PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
 
@@ -122,7 +123,8 @@ def _start(deps: Deps, number: str, kind: RefundKind, amount: int | None,
         return refund.id, refund.mch_refund_no, paid.pay_order_id, amount
 
 
-def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None) -> None:
+def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None,
+               config: EngineConfig) -> None:
     """Money went back: count it once. Even a refund recorded as failed or not sent counts when
     the gateway proves it happened (a success proven by the gateway wins, as for payments);
     if counting it would refund more than was paid, nothing is counted and a person is asked."""
@@ -145,15 +147,17 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
     record_event(session, at, f"{refund.kind}.succeeded", invoice_id=invoice.id,
                  customer_id=invoice.customer_id, amount=refund.amount,
                  credit_note=refund.credit_note_number)
+    queue_refund_issued(session, config, refund, invoice, at)
 
 
 def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInfo | None,
-                  message: str) -> None:
+                  message: str, config: EngineConfig) -> None:
     """What the gateway says of a refund: paid (2/3) wins over anything recorded before; failed
     (9) or still pending (0/1) only move a refund that is not final."""
     status = data.status if data is not None else None
     if is_paid(status):
-        _succeeded(session, refund, at, data.pay_order_id if data is not None else None)
+        _succeeded(session, refund, at, data.pay_order_id if data is not None else None,
+                   config)
     elif refund.state in FINAL:
         return
     elif is_failed(status):
@@ -192,7 +196,7 @@ def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
                 if refund.state not in FINAL:
                     refund.state = AttemptState.UNKNOWN
             else:
-                _apply_status(session, refund, at, reply.data, reply.ret_msg)
+                _apply_status(session, refund, at, reply.data, reply.ret_msg, deps.config)
         elif refund.state not in FINAL:
             refund.state, why = _unanswered(reply, error, resend=resend)
             refund.reason = why or refund.reason
@@ -261,7 +265,7 @@ def resolve_refund(deps: Deps, refund_id: int) -> RefundView:
         locked = uow.session.get(Refund, refund_id, with_for_update=True)
         assert locked is not None
         if not _answer_mismatch(uow.session, locked, reply.data, at):
-            _apply_status(uow.session, locked, at, reply.data, reply.ret_msg)
+            _apply_status(uow.session, locked, at, reply.data, reply.ret_msg, deps.config)
         view = _view(uow.session, locked)
         uow.commit()
     return view
@@ -310,7 +314,8 @@ def resolve_due_refunds(deps: Deps, *, at: datetime | None = None,
     return len(due)
 
 
-def apply_refund_notify(session: Session, notify: Notify, at: datetime) -> str:
+def apply_refund_notify(session: Session, notify: Notify, at: datetime,
+                        config: EngineConfig) -> str:
     """A ``payType=refund`` notify: settle the refund it names, once, if it agrees with it."""
     refund = session.scalar(select(Refund).where(Refund.mch_refund_no == notify.mch_order_no)
                            .with_for_update())
@@ -329,7 +334,7 @@ def apply_refund_notify(session: Session, notify: Notify, at: datetime) -> str:
                     f"notify_discrepancy:refund:{notify.pay_order_id}:{notify.mch_order_no}",
                     mch_order_no=notify.mch_order_no, why=why)
         return "discrepancy"
-    _apply_status(session, refund, at, notify, "declined (notify)")
+    _apply_status(session, refund, at, notify, "declined (notify)", config)
     return "applied"
 
 

@@ -32,7 +32,7 @@ from billing.services.isolation import (
     one_by_one,
 )
 from billing.services.lifecycle import apply_event
-from billing.services.ports import Deps
+from billing.services.ports import Deps, EngineConfig
 from billing.store.models import Customer, Invoice, Plan, PlanVersion, Subscription
 from billing.store.uow import UnitOfWork
 
@@ -94,11 +94,11 @@ def _issued_renewals(session: Session, subs: list[Subscription]) -> Issued:
 
 
 def _renew_one(session: Session, sub: Subscription, at: datetime,
-               issued: Issued) -> Invoice | None:
+               issued: Issued, config: EngineConfig | None = None) -> Invoice | None:
     boundary = sub.next_renewal_at
     assert boundary is not None
     if sub.cancel_at_period_end:
-        apply_event(session, sub, Event.SCHEDULED_CANCEL_DUE, boundary,
+        apply_event(session, sub, Event.SCHEDULED_CANCEL_DUE, boundary, config=config,
                     reason="cancel_at_period_end")
         return None
     _switch_version(session, sub, boundary)
@@ -125,10 +125,11 @@ def _renew_one(session: Session, sub: Subscription, at: datetime,
 
 
 def renew_subscription(session: Session, sub: Subscription, at: datetime, *,
-                       limit: int | None = None) -> list[Invoice]:
+                       limit: int | None = None,
+                       config: EngineConfig | None = None) -> list[Invoice]:
     """Issue every period of ``sub`` that has started by ``at`` and is not yet invoiced (at most
     ``limit`` of them: the rest are issued by the next passes)."""
-    drafts = _draft_renewals(session, sub, at, _issued_renewals(session, [sub]), limit)
+    drafts = _draft_renewals(session, sub, at, _issued_renewals(session, [sub]), limit, config)
     finish_invoices(session, drafts, at)
     return drafts
 
@@ -139,11 +140,11 @@ def _due(sub: Subscription, at: datetime) -> bool:
 
 
 def _draft_renewals(session: Session, sub: Subscription, at: datetime, issued: Issued,
-                    limit: int | None) -> list[Invoice]:
+                    limit: int | None, config: EngineConfig | None = None) -> list[Invoice]:
     drafts: list[Invoice] = []
     periods = 0
     while _due(sub, at) and (limit is None or periods < limit):
-        invoice = _renew_one(session, sub, at, issued)
+        invoice = _renew_one(session, sub, at, issued, config)
         periods += 1
         if invoice is not None:
             drafts.append(invoice)
@@ -193,7 +194,7 @@ def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
                 _preload(uow.session, subs)
                 issued, drafts = _issued_renewals(uow.session, subs), list[Invoice]()
                 for sub in subs:
-                    drafts += _draft_renewals(uow.session, sub, at, issued, limit)
+                    drafts += _draft_renewals(uow.session, sub, at, issued, limit, deps.config)
                 behind = {s.id for s in subs if _due(s, at)}
                 finish_invoices(uow.session, drafts, at)
                 clear_failures(uow.session, KIND, claimed, at)
@@ -204,7 +205,7 @@ def renew_due(deps: Deps, *, at: datetime | None = None) -> RenewSummary:
                 raise  # nothing could be claimed: the tick itself cannot run
             log.exception("renewal batch failed; redoing it one subscription at a time")
             behind = set()
-            redo = partial(_renew_each, at=at, limit=limit, behind=behind)
+            redo = partial(_renew_each, at=at, limit=limit, behind=behind, config=deps.config)
             done, failed = one_by_one(deps, "renew", KIND, claimed, at, redo)
             summary.invoices += sum(done)
             summary.failed += failed
@@ -228,11 +229,11 @@ def _claim(session: Session, deps: Deps, at: datetime, skip: set[int]) -> list[S
 
 
 def _renew_each(session: Session, sub_id: int, *, at: datetime, limit: int,
-                behind: set[int]) -> int:
+                behind: set[int], config: EngineConfig | None = None) -> int:
     sub = lock_one(session, Subscription, sub_id)
     if sub is None:
         return 0
-    issued = renew_subscription(session, sub, at, limit=limit)
+    issued = renew_subscription(session, sub, at, limit=limit, config=config)
     if _due(sub, at):
         behind.add(sub.id)
     return len(issued)

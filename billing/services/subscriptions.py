@@ -26,9 +26,11 @@ from billing.domain.timeutil import to_utc
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.services.credits import give_credit, placement_data, placement_view
 from billing.services.customers import find_customer
+from billing.services.emails import queue_plan_changed
 from billing.services.events import record_event
 from billing.services.invoicing import LineDraft, draft_invoice, finish_invoices
 from billing.services.lifecycle import apply_event
+from billing.services.ports import EngineConfig
 from billing.services.renewal import calendar_of, renew_subscription
 from billing.services.taxes import rates_for
 from billing.store.models import Card, Customer, Invoice, Plan, PlanVersion, Subscription
@@ -142,7 +144,8 @@ def _first_billing_view(calendar: BillingCalendar, billing: FirstBilling,
 
 
 def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool,
-           policy: LifecyclePolicy | None = None) -> dict[str, Any]:
+           policy: LifecyclePolicy | None = None,
+           config: EngineConfig | None = None) -> dict[str, Any]:
     """Cancel now, or at the end of the current period (reversible until then). Canceling now
     stops collecting open invoices at once (``policy.on_cancel``: write off, the default, or
     keep them open without charging)."""
@@ -153,7 +156,8 @@ def cancel(uow: UnitOfWork, clock: Clock, sub_id: int, *, at_period_end: bool,
         record_event(uow.session, now, "subscription.cancel_scheduled", subscription_id=sub.id,
                      customer_id=sub.customer_id, effective=_iso(sub.next_renewal_at))
     else:
-        apply_event(uow.session, sub, Event.CANCEL, now, policy, reason="requested")
+        apply_event(uow.session, sub, Event.CANCEL, now, policy, config=config,
+                    reason="requested")
     view = describe(uow, sub)
     uow.commit()
     return view
@@ -224,6 +228,7 @@ class ChangePreview:
 def change_plan(
     uow: UnitOfWork, clock: Clock, sub_id: int, *, plan: str | None = None,
     quantity: int | None = None, when: When = "auto", preview: bool = False,
+    config: EngineConfig | None = None,
 ) -> ChangePreview:
     """Upgrade now with an exact proration, or downgrade at period end.
 
@@ -260,6 +265,7 @@ def change_plan(
                            f"{new_plan.code} v{new_version.version}", sub.quantity, qty,
                            "now" if immediate else "period_end", old_total.format(),
                            new_total.format())
+    old_qty = sub.quantity
     if immediate:
         result = _prorate_now(uow, sub, old_version, new_version, qty, old_total, new_total,
                               now, result)
@@ -270,8 +276,11 @@ def change_plan(
                      customer_id=sub.customer_id, **asdict(result))
     if preview:
         uow.rollback()
-    else:
-        uow.commit()
+        return result
+    if config is not None and (new_version.id, qty) != (old_version.id, old_qty):
+        queue_plan_changed(uow.session, config, sub, old=old_version, new=new_version,
+                           old_quantity=old_qty, quantity=qty, immediate=immediate, at=now)
+    uow.commit()
     return result
 
 

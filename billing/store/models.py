@@ -441,6 +441,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    attachments: Mapped[list[Any] | None]
+    """What to attach, rendered at send time: ``[{"kind": "invoice", "number": "INV-..."}]``.
+    A reference, not the PDF: rendering is slow and must not hold the state change's
+    transaction, and the document's own template version makes every resend identical."""
 
 
 class Event(Base):

@@ -1,91 +1,133 @@
-"""Customer email templates, versioned, rendered with Jinja (autoescape + ``StrictUndefined``).
+"""Customer email templates in English and French, rendered with Jinja (autoescape +
+``StrictUndefined``).
 
-Each email is two files under ``email/<locale>/``: ``<name>.subject.j2`` (one line) and
-``<name>.txt.j2`` (the plain-text body). A locale without its own copy of a template falls back to
-``en``, so French templates can be added file by file later without touching callers.
+Each email is three files under ``email/<locale>/``: ``<name>.subject.j2`` (one line),
+``<name>.txt.j2`` (the plain-text part) and ``<name>.html.j2`` (the HTML part, which extends
+``email/layout.html.j2``: inline styles, because mail clients drop ``<style>`` blocks, and the
+merchant's name, logo and address in the footer). A locale without its own copy of a file falls
+back to ``en``. A merchant's ``BILLING_TEMPLATES_DIR`` overrides any file by the same path
+(``<dir>/email/fr/receipt...``): the merchant's folder is searched first.
 
-Callers pass ready-made strings: money formatted with ``Money.format()``, dates formatted for the
-customer, masked card numbers. Templates never compute, so the same context always renders the same
-email. ``StrictUndefined`` makes a missing key fail loudly instead of printing an empty string, and
-``render_email`` checks the documented keys first so the error names all of them at once.
+Callers pass ready-made strings: money and dates formatted by Babel in the customer's locale
+(``billing.documents.formatting.Formatter``), masked card numbers, signed links. Templates never
+compute, so the same context always renders the same email. ``StrictUndefined`` makes a missing
+key fail loudly instead of printing an empty string, and ``render_email`` checks the documented
+keys first so the error names all of them at once.
 
-Required context keys (every template also needs ``merchant_name`` and ``customer_name``):
+Required context keys (every template also needs ``merchant_name`` and ``customer_name``) are
+``REQUIRED_KEYS`` below. A value that may be ``None`` (``next_retry``, ``card_number`` of a
+trial or refund) leaves its line out.
 
-* ``payment_failed`` - ``amount``, ``invoice_number``, ``reason``, ``next_retry`` (a date, or
-  ``None`` when no retry is scheduled), ``update_card_url``.
-* ``reminder`` - ``amount``, ``invoice_number``, ``due_date``, ``update_card_url``.
-* ``final_notice`` - ``amount``, ``invoice_number``, ``final_action`` (``cancel``, ``mark_unpaid``
-  or ``leave_past_due``), ``final_date``, ``update_card_url``.
-* ``card_expiring`` - ``card_number`` (masked), ``expiry`` (e.g. ``04/2026``), ``update_card_url``.
-* ``payment_succeeded`` - ``amount``, ``invoice_number``, ``period``, ``paid_date``,
-  ``card_number`` (masked).
+Emails are queued inside the transaction of the change that causes them (a payment settling),
+so a broken *override* must not undo that change: it is logged and the shipped template is used
+(``billing emails preview`` shows a merchant the error before it matters). A broken shipped
+template is a bug and raises ``TemplateError``.
 
-Bump ``TEMPLATE_VERSION`` whenever any template's wording changes: invoices record the version
-their emails were rendered with, so a support question can be answered with the exact text sent.
+Bump ``TEMPLATE_VERSION`` whenever any template's wording changes: each outbox row records the
+version its email was rendered with, so a support question can be answered with the exact text.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
     Environment,
+    FileSystemLoader,
     PackageLoader,
     StrictUndefined,
     TemplateNotFound,
-    UndefinedError,
+    TemplateSyntaxError,
     select_autoescape,
 )
+from jinja2 import TemplateError as JinjaTemplateError
 
 from billing.domain.dunning import FinalAction
 from billing.errors import BillingError
 
-TEMPLATE_VERSION = "2026.1"
+log = logging.getLogger(__name__)
+_LINE_BREAKS = re.compile(r"[ \t\r\n]+")
+
+TEMPLATE_VERSION = "2026.2"
 DEFAULT_LOCALE = "en"
 LOCALES = ("en", "fr")
+PARTS = ("subject", "txt", "html")
 
 _COMMON = ("merchant_name", "customer_name")
+_DUNNING = ("amount", "invoice_number", "update_card_url", "pay_url")
 REQUIRED_KEYS: dict[str, frozenset[str]] = {
     name: frozenset((*_COMMON, *keys))
     for name, keys in {
-        "payment_failed": ("amount", "invoice_number", "reason", "next_retry", "update_card_url"),
-        "reminder": ("amount", "invoice_number", "due_date", "update_card_url"),
-        "final_notice": ("amount", "invoice_number", "final_action", "final_date",
-                         "update_card_url"),
+        "payment_failed": (*_DUNNING, "reason", "next_retry"),
+        "reminder": (*_DUNNING, "due_date"),
+        "final_notice": (*_DUNNING, "final_action", "final_date"),
         "card_expiring": ("card_number", "expiry", "update_card_url"),
         "payment_succeeded": ("amount", "invoice_number", "period", "paid_date", "card_number"),
+        "subscription_canceled": ("plan_name", "canceled_date"),
+        "trial_ending": ("plan_name", "trial_end_date", "amount", "card_number"),
+        "refund_issued": ("amount", "invoice_number", "credit_note_number", "refund_date",
+                          "card_number"),
+        "plan_changed": ("old_plan", "new_plan", "effective_date", "amount", "immediate"),
     }.items()
 }
 TEMPLATES = tuple(REQUIRED_KEYS)
 
 # Values a template branches on; anything else would silently pick the wrong paragraph.
-_CHOICES: dict[str, dict[str, frozenset[str]]] = {
+_CHOICES: dict[str, dict[str, frozenset[object]]] = {
     "final_notice": {"final_action": frozenset(a.value for a in FinalAction)},
+    "plan_changed": {"immediate": frozenset({True, False})},
 }
 
 
 class TemplateError(BillingError):
-    """An email could not be rendered: unknown template, missing or invalid context. A bug."""
+    """An email could not be rendered: unknown template, missing or invalid context."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the email is from, for the HTML footer: the merchant's identity from settings."""
+
+    name: str
+    legal_name: str = ""
+    address: tuple[str, ...] = ()
+    email: str = ""
+    logo: str | None = None
+    """An ``https:`` URL or a ``data:`` URI of the logo; ``None`` prints the name instead."""
+
+    def __post_init__(self) -> None:
+        if not self.legal_name:
+            object.__setattr__(self, "legal_name", self.name)
 
 
 @dataclass(frozen=True)
 class RenderedEmail:
     subject: str
     text: str
+    html: str
     template_version: str
 
 
 @cache
-def environment() -> Environment:
-    """The one Jinja environment: templates shipped inside the package, strict and escaped.
+def environment(templates_dir: Path | None = None) -> Environment:
+    """The Jinja environment: the merchant's override folder first, then the shipped files.
 
-    Autoescape is on for HTML/XML templates (``*.html.j2`` for the rich emails to come) and off
-    for plain text, where ``&`` must stay ``&``.
+    Autoescape is on for HTML (``*.html.j2``) and off for plain text and subjects, where ``&``
+    must stay ``&``.
     """
+    loaders: list[BaseLoader] = []
+    if templates_dir is not None:
+        loaders.append(FileSystemLoader(str(templates_dir)))
+    loaders.append(PackageLoader("billing", "templates"))
     return Environment(
-        loader=PackageLoader("billing", "templates"),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
             disabled_extensions=("txt", "txt.j2", "subject.j2"),
@@ -100,7 +142,7 @@ def environment() -> Environment:
 
 
 def template_files(template: str, locale: str, part: str) -> list[str]:
-    """Candidate file names for one part (``subject`` or ``txt``), the locale's first."""
+    """Candidate file names for one part (``subject``, ``txt``, ``html``), the locale's first."""
     names = [f"email/{locale}/{template}.{part}.j2"]
     if locale != DEFAULT_LOCALE:
         names.append(f"email/{DEFAULT_LOCALE}/{template}.{part}.j2")
@@ -118,21 +160,53 @@ def check_context(template: str, context: Mapping[str, object]) -> None:
     for key, allowed in _CHOICES.get(template, {}).items():
         if context[key] not in allowed:
             raise TemplateError(
-                f"email template {template!r}: {key} must be one of {sorted(allowed)}, "
-                f"got {context[key]!r}")
+                f"email template {template!r}: {key} must be one of "
+                f"{sorted(allowed, key=str)}, got {context[key]!r}")
+
+
+def _render(env: Environment, template: str, locale: str,
+            context: Mapping[str, object]) -> RenderedEmail:
+    parts = [env.select_template(template_files(template, locale, part)).render(context)
+             for part in PARTS]
+    # One line; only ASCII whitespace folds: Babel's non-breaking spaces (``29,00 $CA``) stay.
+    subject = _LINE_BREAKS.sub(" ", parts[0]).strip(" ")
+    return RenderedEmail(subject, parts[1], parts[2], TEMPLATE_VERSION)
 
 
 def render_email(
-    template: str, context: Mapping[str, object], *, locale: str = DEFAULT_LOCALE
+    template: str, context: Mapping[str, object], *, locale: str = DEFAULT_LOCALE,
+    sender: Sender | None = None, templates_dir: Path | None = None, strict: bool = False,
 ) -> RenderedEmail:
-    """Render subject and plain-text body of ``template`` in ``locale`` (falling back to ``en``)."""
+    """Subject, text and HTML of ``template`` in ``locale`` (falling back to ``en``).
+
+    With ``templates_dir`` the merchant's files come first; if one of them fails, the shipped
+    templates are used and the failure logged, unless ``strict`` (the preview command), which
+    raises it.
+    """
     check_context(template, context)
-    env = environment()
+    full = {**context, "locale": locale if locale in LOCALES else DEFAULT_LOCALE,
+            "sender": sender or Sender(str(context["merchant_name"]))}
+    locale = str(full["locale"])
+    if templates_dir is not None:
+        try:
+            return _render(environment(templates_dir), template, locale, full)
+        except JinjaTemplateError as exc:
+            if strict:
+                raise TemplateError(f"your template for {template!r} ({locale}) failed: "
+                                    f"{_why(exc)}") from exc
+            log.error("the override of email %s (%s) in %s failed, the shipped template was "
+                      "used: %s", template, locale, templates_dir, _why(exc))
     try:
-        subject = env.select_template(template_files(template, locale, "subject")).render(context)
-        text = env.select_template(template_files(template, locale, "txt")).render(context)
-    except TemplateNotFound as exc:
-        raise TemplateError(f"email template {template!r} is missing a file: {exc}") from exc
-    except UndefinedError as exc:
-        raise TemplateError(f"email template {template!r}: {exc}") from exc
-    return RenderedEmail(" ".join(subject.split()), text, TEMPLATE_VERSION)
+        return _render(environment(None), template, locale, full)
+    except JinjaTemplateError as exc:
+        raise TemplateError(f"email template {template!r}: {_why(exc)}") from exc
+
+
+def _why(exc: JinjaTemplateError) -> str:
+    if isinstance(exc, TemplateNotFound):
+        return f"missing file {exc.name}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    return f"{where}{exc.message or exc}"

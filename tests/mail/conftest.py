@@ -14,7 +14,7 @@ import ssl
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -25,6 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from billing.cli.app import main
+from billing.documents.formatting import Formatter
 from billing.services.outbox import enqueue_email
 from billing.store.engine import Store
 from billing.store.uow import UnitOfWork
@@ -33,21 +34,36 @@ SMTP_USER = "mailer"
 SMTP_PASSWORD = "s3cret-Pa55"  # the tests assert it never appears in stored errors
 
 
-def context_for(template: str) -> dict[str, object]:
-    """A complete context for each template, as an engine caller would pass it."""
+def context_for(template: str, locale: str = "en") -> dict[str, object]:
+    """A complete context for each template, as an engine caller would pass it: amounts and
+    dates formatted by Babel for ``locale``, names with characters HTML must escape."""
+    f = Formatter(locale, "CAD", "America/Toronto")
+    jan = datetime(2026, 1, 15, 17, tzinfo=UTC)
     common: dict[str, object] = {"merchant_name": "Maple & Co", "customer_name": "Ann O'Neil"}
-    invoice = {"amount": "29.00 CAD", "invoice_number": "INV-2026-0042",
-               "update_card_url": "https://pay.example.com/cards/update?c=7&t=x"}
+    invoice = {"amount": f.money(2900), "invoice_number": "INV-2026-0042",
+               "update_card_url": "https://pay.example.com/cards/update?c=7&t=x",
+               "pay_url": "https://pay.example.com/billing/pay/42.20260214.abc"}
+    card = "6250 94** **** 1234"
     per_template: dict[str, dict[str, object]] = {
         "payment_failed": {**invoice, "reason": "Insufficient funds",
-                           "next_retry": "January 18, 2026"},
-        "reminder": {**invoice, "due_date": "January 15, 2026"},
-        "final_notice": {**invoice, "final_action": "cancel", "final_date": "January 29, 2026"},
-        "card_expiring": {"card_number": "6250 94** **** 1234", "expiry": "02/2026",
+                           "next_retry": f.day(jan + timedelta(days=3))},
+        "reminder": {**invoice, "due_date": f.day(jan)},
+        "final_notice": {**invoice, "final_action": "cancel",
+                         "final_date": f.day(jan + timedelta(days=14))},
+        "card_expiring": {"card_number": card, "expiry": "02/2026",
                           "update_card_url": invoice["update_card_url"]},
-        "payment_succeeded": {"amount": "29.00 CAD", "invoice_number": "INV-2026-0042",
-                              "period": "January 15 - February 14, 2026",
-                              "paid_date": "January 15, 2026", "card_number": "625094******1234"},
+        "payment_succeeded": {"amount": f.money(2900), "invoice_number": "INV-2026-0042",
+                              "period": f"{f.day(jan)} - {f.day(jan + timedelta(days=30))}",
+                              "paid_date": f.day(jan), "card_number": card},
+        "subscription_canceled": {"plan_name": "Pro <Monthly>", "canceled_date": f.day(jan)},
+        "trial_ending": {"plan_name": "Pro <Monthly>", "trial_end_date": f.day(jan),
+                         "amount": f.money(2900), "card_number": card},
+        "refund_issued": {"amount": f.money(1450), "invoice_number": "INV-2026-0042",
+                          "credit_note_number": "CN-0000007", "refund_date": f.day(jan),
+                          "card_number": card},
+        "plan_changed": {"old_plan": "Basic", "new_plan": "Pro <Monthly>",
+                         "effective_date": f.day(jan), "amount": f.money(4900),
+                         "immediate": True},
     }
     return {**common, **per_template[template]}
 

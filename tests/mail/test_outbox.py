@@ -64,7 +64,7 @@ def test_enqueue_is_idempotent_by_dedupe_key(store: Store, clock: FixedClock) ->
     (row,) = _rows(store)
     assert (row.template, row.to_address, row.attempts, row.sent_at) == (
         "payment_failed", "ann@example.com", 0, None)
-    assert row.subject.startswith("Maple & Co: payment of 29.00 CAD failed")
+    assert row.subject.startswith("Maple & Co: payment of CA$29.00 failed")
     assert row.send_after == at and row.created_at == at
 
 
@@ -99,11 +99,11 @@ def test_send_pending_delivers_over_real_smtp_once(
     first, second = smtp_server.inbox.messages
     assert first["To"] == "ann@example.com" and second["To"] == "bob@example.com"
     assert first["From"] == SENDER
-    assert first["Subject"] == ("Maple & Co: payment of 29.00 CAD failed for invoice "
+    assert first["Subject"] == ("Maple & Co: payment of CA$29.00 failed for invoice "
                                 "INV-2026-0042")
     assert first["Message-ID"] == message_id("pf:1", SENDER)
     assert first["Date"].datetime == clock.now()
-    assert "Reason: Insufficient funds" in first.get_content()
+    assert "Reason: Insufficient funds" in first.get_body(("plain",)).get_content()
     assert smtp_server.inbox.envelopes[1] == (SENDER, ["bob@example.com"])
     rows = _rows(store)
     assert [r.id for r in rows] == ids
@@ -215,7 +215,7 @@ def test_file_transport_writes_parseable_eml_files(
     msg = email.message_from_bytes(raw, policy=default_policy)
     assert msg["To"] == "ann@example.com"
     assert msg["Message-ID"] == message_id("pf:1", SENDER)
-    assert "We will try again on January 18, 2026." in msg.get_content()
+    assert "We will try again on January 18, 2026." in msg.get_body(("plain",)).get_content()
     assert {r.transport for r in _rows(store)} == {"file"}
 
 
