@@ -237,7 +237,7 @@ def _warn_if_expiring(session: Session, deps: Deps, card: Card, at: datetime) ->
         "update_card_url": update_card_url(deps.config, customer.id, at),
     }
     if not queue(session, deps.config, customer, "card_expiring", at=at, context=context,
-                 key=f"card_expiring:{card.id}:{card.expiry}"):
+                 key=f"card_expiring:{card.id}:{card.expiry}", strict=True):
         return 0
     record_event(session, at, "card.expiring_notice", customer_id=customer.id,
                  card_id=card.gateway_card_id, expiry=card.expiry)

@@ -158,7 +158,7 @@ def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: Du
         "final_date": f.day(final_at),
     }
     queue(session, config, customer, decision.email.value, at=at, context=context,
-          key=f"dunning:{invoice.id}:{decision.step_index}", invoice_id=invoice.id)
+          key=f"dunning:{invoice.id}:{decision.step_index}", invoice_id=invoice.id, strict=True)
     record_event(session, at, "dunning.email_queued", customer_id=customer.id,
                  subscription_id=sub.id, invoice_id=invoice.id, email=decision.email.value,
                  step=decision.step_index)

@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from billing.documents.formatting import LOCALES, Formatter
 from billing.domain.subscriptions import Status
+from billing.errors import InvalidInput
+from billing.services.alerts import raise_alert
 from billing.services.isolation import ItemError
 from billing.services.outbox import enqueue_email
 from billing.services.ports import Deps, EngineConfig
@@ -62,13 +64,28 @@ def formatter(customer: Customer, currency: str) -> Formatter:
 
 def queue(session: Session, config: EngineConfig, customer: Customer, template: str, *,
           at: datetime, key: str, context: Mapping[str, object], invoice_id: int | None = None,
-          attachments: Sequence[Mapping[str, str]] = ()) -> bool:
-    """Queue ``template`` to ``customer`` with the merchant's name and footer; True if new."""
+          attachments: Sequence[Mapping[str, str]] = (), strict: bool = False) -> bool:
+    """Queue ``template`` to ``customer`` with the merchant's name and footer; True if new.
+
+    A customer address that is not one mailbox must never undo the change being recorded (a
+    payment that settled, a refund that went through): the email is skipped and an
+    ``alert.email_undeliverable`` raised. ``strict`` (dunning, card expiry: ticks that retry
+    the item once the address is fixed) raises ``InvalidInput`` instead.
+    """
     full = {"merchant_name": config.merchant_name, "customer_name": customer.name, **context}
-    row = enqueue_email(session, at=at, template=template, to=customer.email, context=full,
-                        dedupe_key=key, customer_id=customer.id, invoice_id=invoice_id,
-                        locale=customer.locale, sender=sender_of(config),
-                        templates_dir=config.templates_dir, attachments=attachments)
+    try:
+        row = enqueue_email(session, at=at, template=template, to=customer.email, context=full,
+                            dedupe_key=key, customer_id=customer.id, invoice_id=invoice_id,
+                            locale=customer.locale, sender=sender_of(config),
+                            templates_dir=config.templates_dir, attachments=attachments)
+    except InvalidInput as exc:
+        if strict:
+            raise
+        log.warning("email %s not queued: %s", key, exc)
+        raise_alert(session, at, "alert.email_undeliverable", f"email_undeliverable:{key}",
+                    customer_id=customer.id, invoice_id=invoice_id, template=template,
+                    why=str(exc)[:200])
+        return False
     return row is not None
 
 
