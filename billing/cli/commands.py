@@ -10,6 +10,7 @@ from billing.cli import (
     customers_cmd,
     db_cmd,
     documents_cmd,
+    emails_cmd,
     engine_cmd,
     events_cmd,
     explain_cmd,
@@ -23,5 +24,6 @@ from billing.cli import (
 
 MODULES: list[ModuleType] = [
     db_cmd, plans_cmd, customers_cmd, cards_cmd, subscriptions_cmd, documents_cmd, engine_cmd,
-    events_cmd, explain_cmd, outbox_cmd, webhooks_cmd, report_cmd, sandbox_cmd, config_cmd,
+    events_cmd, explain_cmd, outbox_cmd, emails_cmd, webhooks_cmd, report_cmd, sandbox_cmd,
+    config_cmd,
 ]

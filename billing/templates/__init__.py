@@ -51,7 +51,7 @@ from jinja2 import (
 from jinja2 import TemplateError as JinjaTemplateError
 
 from billing.domain.dunning import FinalAction
-from billing.errors import BillingError
+from billing.errors import BillingError, UserError
 
 log = logging.getLogger(__name__)
 _LINE_BREAKS = re.compile(r"[ \t\r\n]+")
@@ -89,6 +89,10 @@ _CHOICES: dict[str, dict[str, frozenset[object]]] = {
 
 class TemplateError(BillingError):
     """An email could not be rendered: unknown template, missing or invalid context."""
+
+
+class OverrideError(UserError):
+    """A merchant's own template (``BILLING_TEMPLATES_DIR``) failed: theirs to fix (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def render_email(
             return _render(environment(templates_dir), template, locale, full)
         except JinjaTemplateError as exc:
             if strict:
-                raise TemplateError(f"your template for {template!r} ({locale}) failed: "
+                raise OverrideError(f"your template for {template!r} ({locale}) failed: "
                                     f"{_why(exc)}") from exc
             log.error("the override of email %s (%s) in %s failed, the shipped template was "
                       "used: %s", template, locale, templates_dir, _why(exc))

@@ -17,6 +17,7 @@ from billing.templates import (
     REQUIRED_KEYS,
     TEMPLATE_VERSION,
     TEMPLATES,
+    OverrideError,
     Sender,
     TemplateError,
     environment,
@@ -303,7 +304,7 @@ def test_a_broken_override_falls_back_to_the_shipped_template_unless_previewing(
         email = render_email("reminder", context, templates_dir=tmp_path)
     assert email == render_email("reminder", context)
     assert "customer_nam" in caplog.text and "shipped template was used" in caplog.text
-    with pytest.raises(TemplateError, match=r"reminder\.txt\.j2:1: 'customer_nam' is undefined"):
+    with pytest.raises(OverrideError, match=r"reminder\.txt\.j2:1: 'customer_nam' is undefined"):
         render_email("reminder", context, templates_dir=tmp_path, strict=True)
 
 
