@@ -20,7 +20,7 @@ from billing.services.collection import collect_due
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile
 from billing.store.engine import Store
-from billing.store.models import Invoice, PaymentAttempt, Refund
+from billing.store.models import Invoice, OutboxMessage, PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
 from tests.receiver.helpers import (
     NOTIFY,
@@ -122,7 +122,7 @@ def test_a_refund_answer_racing_its_notify_is_counted_once(
     with UnitOfWork(store) as uow:  # the reply's record step, holding the refund row
         refund = uow.session.get(Refund, refund_id, with_for_update=True)
         assert refund is not None
-        refunds._succeeded(uow.session, refund, deps.clock.now(), "R-RACE-1")
+        refunds._succeeded(uow.session, refund, deps.clock.now(), "R-RACE-1", deps.config)
         if store.engine.dialect.name == "postgresql":  # SQLite would block the notify's INSERT
             answer = http.post(f"{receiver.url}{NOTIFY}", data=body, timeout=10)
             assert answer.text == "SUCCESS"
@@ -134,6 +134,10 @@ def test_a_refund_answer_racing_its_notify_is_counted_once(
     assert refund_rows(store) == (300, [("succeeded", 300)])
     assert [n.outcome for n in notifications(store) if n.mch_order_no == refund_no] == [
         "applied"]
+    with UnitOfWork(store) as uow:  # counted once, and the customer is told once
+        emails = uow.session.scalars(select(OutboxMessage.dedupe_key).where(
+            OutboxMessage.template == "refund_issued")).all()
+    assert emails == [f"refund_issued:refund:{refund_id}"]
 
 
 @pytest.mark.parametrize("change", [{"currency": "USD"}, {"originalOrderId": "P-SOMEONE-ELSE"},
