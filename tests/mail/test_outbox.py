@@ -262,3 +262,46 @@ def test_a_queued_email_records_the_template_version_and_locale(
         row = uow.session.scalar(select(OutboxMessage))
         assert row is not None
         assert (row.template_version, row.locale) == (TEMPLATE_VERSION, "en")
+
+
+def test_an_email_whose_document_cannot_be_rendered_waits_and_is_never_sent_without_it(
+    store: Store, clock: FixedClock
+) -> None:
+    with UnitOfWork(store) as uow:
+        enqueue_email(uow.session, at=clock.now(), template="payment_succeeded",
+                      to="ann@example.com", context=context_for("payment_succeeded"),
+                      dedupe_key="receipt:invoice:404",
+                      attachments=[{"kind": "invoice", "number": "INV-0000404"}])
+        uow.commit()
+    transport = MemoryTransport()
+    summary = send_pending(store, transport, clock, worker="w", sender=SENDER)
+    assert (summary.sent, summary.failed) == (0, 1) and transport.sent == []
+    [row] = _rows(store)
+    assert row.sent_at is None and row.attempts == 1
+    assert row.last_error is not None and "INV-0000404" in row.last_error
+    assert row.send_after == clock.now() + retry_delay(1)
+
+
+def test_an_unknown_attachment_kind_is_refused_at_enqueue(store: Store, clock: FixedClock) -> None:
+    with UnitOfWork(store) as uow, pytest.raises(InvalidInput, match="cannot attach"):
+        enqueue_email(uow.session, at=clock.now(), template="payment_succeeded",
+                      to="ann@example.com", context=context_for("payment_succeeded"),
+                      dedupe_key="receipt:invoice:1",
+                      attachments=[{"kind": "contract", "number": "X-1"}])
+
+
+def test_the_stored_html_goes_out_as_the_alternative_to_the_text(
+    store: Store, clock: FixedClock
+) -> None:
+    queue(store, clock.now(), {"key": "pf:1"})
+    transport = MemoryTransport()
+    send_pending(store, transport, clock, worker="w", sender=SENDER)
+    [msg] = transport.sent
+    assert msg.get_content_type() == "multipart/alternative"
+    [row] = _rows(store)
+    assert row.body_html is not None and row.attachments is None
+    text, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content() == row.body_text
+    assert html.get_content() == row.body_html
+    assert list(msg.iter_attachments()) == []
