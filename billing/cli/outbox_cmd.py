@@ -11,9 +11,16 @@ import typer
 
 from billing.cli.context import open_store, state
 from billing.cli.output import print_json, print_table
+from billing.documents.merchant import merchant_from_settings
 from billing.errors import InvalidInput
 from billing.mail import transport_from_settings
-from billing.services.outbox import OutboxView, Status, list_messages, send_pending
+from billing.services.outbox import (
+    OutboxView,
+    Status,
+    document_attacher,
+    list_messages,
+    send_pending,
+)
 from billing.store.uow import UnitOfWork
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -77,8 +84,9 @@ def register(app: typer.Typer) -> None:
         transport = transport_from_settings(settings)
         store = open_store()
         try:
+            attach = document_attacher(store, merchant_from_settings(settings))
             summary = send_pending(store, transport, st.clock(), worker=worker_name(),
-                                   sender=settings.merchant_email, limit=limit)
+                                   sender=settings.merchant_email, limit=limit, attach=attach)
         finally:
             store.close()
         if json_out:

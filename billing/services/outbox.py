@@ -194,15 +194,16 @@ def _finish(store: Store, row_id: int, **values: object) -> None:
         uow.commit()
 
 
-def document_attacher(store: Store) -> Attacher:
+def document_attacher(store: Store, merchant: Any = None) -> Attacher:
     """The ``Attacher`` that renders invoices and credit notes as PDFs, in the email's locale,
-    as ``billing invoices render`` would (the merchant's identity read from settings once, on
-    the first row that needs it)."""
+    as ``billing invoices render`` would. ``merchant`` (a ``billing.documents.Merchant``) is
+    the identity printed on them; without it, it is read from settings once, on the first row
+    that needs it (the daemon's outbox tick)."""
     from billing.documents import merchant_from_settings, render_credit_note, render_invoice
     from billing.services.documents import credit_note_document, invoice_document
     from billing.settings import load_settings
 
-    found: list[Any] = []
+    found: list[Any] = [merchant] if merchant is not None else []
 
     def attach(row: OutboxMessage) -> list[Attachment]:
         if not row.attachments:
