@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from billing.domain.calendar import local_date
 from billing.domain.dunning import (
     DunningDecision,
     DunningEmail,
@@ -168,10 +167,6 @@ def _last_reason(session: Session, invoice: Invoice) -> str | None:
     return session.scalar(select(PaymentAttempt.failure_reason).where(
         PaymentAttempt.invoice_id == invoice.id).order_by(PaymentAttempt.attempt_no.desc())
         .limit(1))
-
-
-def _day(at: datetime | None, tz: str) -> str | None:
-    return local_date(at, tz).isoformat() if at is not None else None
 
 
 def _final_action(session: Session, sub: Subscription, action: FinalAction,
