@@ -137,6 +137,9 @@ def advance_dunning(session: Session, sub: Subscription, at: datetime, config: E
     return taken
 
 
+_DECLINED = {"en": "the payment was declined", "fr": "le paiement a été refusé"}
+
+
 def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: DunningPlan,
                  decision: DunningDecision, at: datetime, config: EngineConfig,
                  reason: str | None) -> None:
@@ -148,7 +151,9 @@ def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: Du
     context = {
         "invoice_number": invoice.number,
         "amount": f.money(invoice.total - invoice.amount_paid),
-        "reason": reason or _last_reason(session, invoice) or "the payment was declined",
+        # The gateway's own reason is shown as it gave it; only our fallback is translated.
+        "reason": reason or _last_reason(session, invoice) or _DECLINED.get(
+            customer.locale, _DECLINED["en"]),
         "next_retry": f.day(invoice.next_attempt_at) or None,
         "update_card_url": update_card_url(config, customer.id, at),
         "pay_url": pay_now_url(config, invoice.id, at),
