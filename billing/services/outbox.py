@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -41,6 +41,9 @@ from billing.store.engine import Store
 from billing.store.models import OutboxMessage
 from billing.store.uow import UnitOfWork
 from billing.templates import DEFAULT_LOCALE, Sender, render_email
+
+if TYPE_CHECKING:  # rendering documents is imported only when an email has one
+    from billing.documents.merchant import Merchant
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +197,7 @@ def _finish(store: Store, row_id: int, **values: object) -> None:
         uow.commit()
 
 
-def document_attacher(store: Store, merchant: Any = None) -> Attacher:
+def document_attacher(store: Store, merchant: Merchant | None = None) -> Attacher:
     """The ``Attacher`` that renders invoices and credit notes as PDFs, in the email's locale,
     as ``billing invoices render`` would. ``merchant`` (a ``billing.documents.Merchant``) is
     the identity printed on them; without it, it is read from settings once, on the first row
@@ -203,7 +206,7 @@ def document_attacher(store: Store, merchant: Any = None) -> Attacher:
     from billing.services.documents import credit_note_document, invoice_document
     from billing.settings import load_settings
 
-    found: list[Any] = [merchant] if merchant is not None else []
+    found: list[Merchant] = [merchant] if merchant is not None else []
 
     def attach(row: OutboxMessage) -> list[Attachment]:
         if not row.attachments:

@@ -3,11 +3,13 @@ however many ticks run afterwards (both backends, against the sandbox)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from billing.sandbox import cards
+from billing.services.emails import queue_trial_endings
 from billing.services.subscriptions import cancel, change_plan
 from billing.store.models import OutboxMessage
 from billing.store.uow import UnitOfWork
@@ -96,3 +98,14 @@ def test_trial_ending_is_queued_once_three_days_before_the_trial_ends(world: Wor
     assert trial_end - timedelta(days=3) <= row.created_at < trial_end
     assert "January 29, 2026" in row.subject and "CA$19.00" in row.body_text
     assert row.sent_at is not None
+
+
+def test_a_notice_of_zero_days_sends_no_trial_ending_email(world: World) -> None:
+    world.customer("hal", cards.APPROVE)
+    world.subscribe("hal", "starter-monthly")
+    off = replace(world.deps, config=replace(world.deps.config, trial_ending_notice=timedelta(0)))
+    for day in range(15):
+        assert queue_trial_endings(off, at=at("2026-01-15") + timedelta(days=day)).queued == 0
+    assert _queued(world, "trial_ending") == []
+    assert queue_trial_endings(world.deps, at=at("2026-01-27")).queued == 1  # 3 days: on
+    assert queue_trial_endings(world.deps, at=at("2026-01-28")).queued == 0  # once
