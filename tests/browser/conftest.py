@@ -24,11 +24,12 @@ from tests.browser.plugin import (
     pytest_runtest_makereport,
 )
 from tests.engine.harness import at
+from tests.webhooks.conftest import receiver
 
 START = at("2026-01-15")
 
 __all__ = ["browser", "page", "pytest_collection_modifyitems", "pytest_runtest_makereport",
-           "shop"]
+           "receiver", "shop"]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ the pages work for a person with a browser: forms submit, redirects land, button
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -16,8 +17,10 @@ from pydantic import SecretStr
 from billing.sandbox import cards
 from billing.services.cards import add_direct, list_cards, start_card_setup
 from billing.services.customers import add_customer
+from billing.services.webhooks import add_endpoint
 from billing.store.uow import UnitOfWork
 from tests.browser.harness import Shop, fill_card_page, link_in
+from tests.webhooks.conftest import Receiver, verified
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -111,3 +114,44 @@ def test_a_card_the_gateway_refuses_is_not_saved_and_the_page_says_so(
     assert page.get_by_role("heading").inner_text() == "Card not saved"
     assert "did not confirm your card" in page.inner_text("body")
     assert shop.card_statuses("cy") == {card.card_id: "pending"}
+
+
+def test_a_payment_failed_emails_pay_now_link_is_paid_in_the_browser_and_the_app_hears_of_it(
+    shop: Shop, page: Page, receiver: Receiver
+) -> None:
+    hook = add_endpoint(shop.deps.store, shop.clock.now(), receiver.url("/hooks"),
+                        ["invoice.paid", "payment.failed"])
+    new_customer(shop, "eve")
+    add_direct(shop.deps, "eve", number=SecretStr(cards.DECLINE_INSUFFICIENT_FUNDS),
+               cvv=SecretStr("123"), expiry="1230", holder="Eve")
+    sub = shop.subscribe("eve", "starter-monthly", trial_days=0)
+    shop.tick()  # a soft decline: the invoice is open with a retry scheduled
+    [invoice] = shop.invoices(sub)
+    assert invoice.status == "open" and shop.ledger_charges() == 0
+
+    link = link_in(shop.inbox.wait_for("failed"), "/billing/pay/")
+    page.goto(link)  # the GET only shows the invoice and a button
+    assert page.get_by_role("heading").inner_text() == f"Pay invoice {invoice.number}"
+    assert len(shop.attempts(invoice.id)) == 1
+    page.get_by_role("button", name="Pay now").click()
+    page.wait_for_url(f"{shop.sandbox.root_url}/cc/purchase?**")
+    fill_card_page(page, cards.APPROVE, holder="Eve")
+    page.wait_for_url(f"{shop.receiver_url}/iotpay/return/pay?**")
+    assert page.get_by_role("heading").inner_text() in {"Paid, thank you", "Payment processing"}
+    shop.sandbox.wait_for_notifies(5.0)
+    shop.settle(shop.notifies_applied)
+
+    [invoice] = shop.invoices(sub)
+    assert invoice.status == "paid" and invoice.amount_paid == invoice.total
+    assert shop.ledger_charges() == 1
+    shop.tick()  # the engine's next pass tells the merchant's app
+    received = receiver.at("/hooks")
+    types = [verified(hook.secret, r, shop.clock)["type"] for r in received]
+    assert types == ["payment.failed", "invoice.paid"]
+    paid = received[1].json()["data"]["object"]
+    assert (paid["invoice_number"], paid["invoice_id"]) == (invoice.number, invoice.id)
+
+    shop.clock.advance(timedelta(days=3))  # past the retry that was due: it charges nothing
+    shop.tick()
+    assert shop.ledger_charges() == 1
+    shop.assert_exactly_once()
