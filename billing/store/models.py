@@ -544,3 +544,41 @@ class WebhookDelivery(Base):
     lease_until: Mapped[datetime | None]
 
     event: Mapped[Event] = relationship()
+
+
+# --- Merchant JSON API (billing.api): API keys and idempotency keys -------------------------
+
+
+class ApiKey(Base):
+    """A merchant's API key: only the SHA-256 of the secret is kept, so a copy of the database
+    cannot call the API; ``prefix`` (the first characters) lets a person tell keys apart."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """The first response to a POST sent with an ``Idempotency-Key``, replayed for the same key.
+
+    The row is inserted ``in_progress`` in its own transaction before the work starts, so the
+    unique constraint on (api key, key) decides between two daemons; ``fingerprint`` is the
+    SHA-256 of method, path and body, so the same key with another request is refused."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),
+                      CheckConstraint("state IN ('in_progress', 'done')", name="state_known"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
