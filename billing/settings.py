@@ -69,6 +69,9 @@ ENV_NAMES: dict[str, str] = {
     "report_weekly": "BILLING_REPORT_WEEKLY",
     "trial_ending_notice_days": "BILLING_TRIAL_ENDING_NOTICE_DAYS",
     "email_logo_url": "BILLING_EMAIL_LOGO_URL",
+    # The merchant JSON API (billing.api): where /healthz and /metrics go when apart.
+    "internal_host": "BILLING_INTERNAL_HOST",
+    "internal_port": "BILLING_INTERNAL_PORT",
 }
 
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -147,6 +150,13 @@ class Settings(BaseSettings):
                                           validation_alias=_env("trial_ending_notice_days"))
     email_logo_url: str | None = Field(None, max_length=500, pattern=r"^https://\S+$",
                                        validation_alias=_env("email_logo_url"))
+
+    # The merchant JSON API (billing.api).
+    internal_host: str = Field("127.0.0.1", validation_alias=_env("internal_host"))
+    internal_port: int | None = Field(None, ge=0, le=65535,
+                                      validation_alias=_env("internal_port"))
+    """When set, ``/healthz`` and ``/metrics`` are served only on this port (of
+    ``internal_host``), not on the public one that serves the API and the gateway's notifies."""
 
     def lifecycle(self) -> LifecyclePolicy:
         return LifecyclePolicy(on_cancel=self.on_cancel, on_pause=self.on_pause)

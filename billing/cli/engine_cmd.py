@@ -27,16 +27,13 @@ SandboxOpt = Annotated[bool, typer.Option(
 
 
 def _receiver(rt: object) -> object:
+    """The public listener (API, notifies, card returns) and, with BILLING_INTERNAL_PORT, the
+    internal one for /healthz and /metrics (``billing.api.serving``)."""
+    from billing.api.serving import http_servers
     from billing.bootstrap import Runtime
-    from billing.metrics import Metrics
-    from billing.receiver.app import create_app
-    from billing.receiver.server import ReceiverServer
 
     assert isinstance(rt, Runtime)
-    metrics = rt.deps.metrics if isinstance(rt.deps.metrics, Metrics) else None
-    app = create_app(rt.deps, mch_id=rt.merchant.mch_id, mch_key=rt.merchant.key,
-                     metrics=metrics)
-    return ReceiverServer(app, host=rt.settings.http_host, port=rt.settings.http_port)
+    return http_servers(rt)
 
 
 def _report_failures(report: PassReport) -> None:
@@ -117,7 +114,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(sandbox: SandboxOpt = False) -> None:
-        """Serve only the HTTP receiver (notifies, card returns, health, metrics)."""
+        """Serve only HTTP: the JSON API (/v1), notifies, card returns, health, metrics."""
         import threading
 
         st = state()
@@ -131,6 +128,8 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             server.start()  # type: ignore[attr-defined]
             out.print(f"receiver listening on {server.url}")  # type: ignore[attr-defined]
+            if server.internal_url:  # type: ignore[attr-defined]
+                out.print(f"/healthz and /metrics on {server.internal_url}")  # type: ignore[attr-defined]
             stop.wait()
             server.stop()  # type: ignore[attr-defined]
 

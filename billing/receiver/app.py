@@ -7,8 +7,13 @@
 Routes: ``POST /iotpay/notify`` (``billing.receiver.notify``), ``GET /iotpay/return/addcard``
 and ``GET``/``POST /billing/update-card/{token}`` (``billing.receiver.cards``), ``GET /healthz`` and
 ``GET /metrics`` (``billing.receiver.ops``), ``GET``/``POST /billing/pay/{token}`` and
-``GET /iotpay/return/pay`` (``billing.receiver.paynow``). Unknown routes are FastAPI's
-404/405; the OpenAPI and docs pages are off, since nothing here is a public API.
+``GET /iotpay/return/pay`` (``billing.receiver.paynow``). Unknown routes are FastAPI's 404/405.
+
+With ``api=ApiContext(...)`` the merchant JSON API (``billing.api``) is served beside them under
+``/v1``, with its OpenAPI document at ``/openapi.json`` and its pages at ``/docs``; the
+receiver's routes stay out of that document (they are not the merchant's API). With
+``serve_ops=False`` the public app leaves ``/healthz`` and ``/metrics`` to ``create_ops_app``,
+served on an internal port (``BILLING_INTERNAL_PORT``).
 
 No input may produce a 500: every route catches its own failures, and ``NeverFail`` is the last
 line, turning anything that still escapes into a 503 (retry later) and logging only its class.
@@ -17,6 +22,7 @@ line, turning anything that still escapes into a 503 (retry later) and logging o
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -29,7 +35,10 @@ from billing.receiver.ops import ops_router
 from billing.receiver.paynow import paynow_router
 from billing.services.ports import Deps
 
-__all__ = ["DEFAULT_MAX_BODY", "NeverFail", "create_app"]
+if TYPE_CHECKING:
+    from billing.api.context import ApiContext
+
+__all__ = ["DEFAULT_MAX_BODY", "NeverFail", "create_app", "create_ops_app"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +47,8 @@ DEFAULT_MAX_BODY = 64 * 1024
 
 
 def create_app(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metrics | None = None,
-               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+               max_body: int = DEFAULT_MAX_BODY, api: ApiContext | None = None,
+               serve_ops: bool = True) -> FastAPI:
     """The receiver for one merchant; ``metrics`` defaults to ``deps.metrics``, else a fresh
     ``Metrics`` over ``deps.store`` (its registry is ``app.state.metrics.registry``). The
     services this app calls report to the same object, so ``/metrics`` shows what they did."""
@@ -47,13 +57,30 @@ def create_app(deps: Deps, *, mch_id: str, mch_key: SecretStr, metrics: Metrics 
                                                                                  deps.clock)
     if deps.metrics is None:
         deps.metrics = metrics
-    app = FastAPI(title="billing receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    public = api is not None
+    app = FastAPI(title="billing API" if public else "billing receiver",
+                  docs_url="/docs" if public else None, redoc_url=None,
+                  openapi_url="/openapi.json" if public else None)
     app.state.metrics = metrics
     app.include_router(notify_router(deps, mch_id=mch_id, mch_key=mch_key, metrics=metrics,
-                                     max_body=max_body))
-    app.include_router(cards_router(deps))
+                                     max_body=max_body), include_in_schema=False)
+    app.include_router(cards_router(deps), include_in_schema=False)
+    app.include_router(paynow_router(deps), include_in_schema=False)
+    if serve_ops:
+        app.include_router(ops_router(deps.store, metrics), include_in_schema=False)
+    if api is not None:
+        from billing.api.app import install_api
+
+        install_api(app, api)
+    app.add_middleware(NeverFail)
+    return app
+
+
+def create_ops_app(deps: Deps, metrics: Metrics) -> FastAPI:
+    """Only ``/healthz`` and ``/metrics``, for an internal port that the internet can't reach."""
+    app = FastAPI(title="billing ops", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.metrics = metrics
     app.include_router(ops_router(deps.store, metrics))
-    app.include_router(paynow_router(deps))
     app.add_middleware(NeverFail)
     return app
 

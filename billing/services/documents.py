@@ -111,6 +111,8 @@ class InvoiceSummary:
     total: int
     amount_paid: int
     amount_refunded: int
+    id: int = 0
+    """The row id: the cursor of a page of invoices (``before_id``)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class CreditNoteSummary:
     currency: str
     amount: int
     issued_at: datetime | None
+    id: int = 0
+    """The refund's row id: the cursor of a page of credit notes (``before_id``)."""
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,10 @@ def _day_bounds(start: date | None, end: date | None, tz: str) -> tuple[datetime
 def list_invoices(uow: UnitOfWork, *, customer: str | None = None,
                   subscription: int | None = None, status: str | None = None,
                   issued_from: date | None = None, issued_to: date | None = None,
-                  timezone: str = "UTC", limit: int = 100) -> list[InvoiceSummary]:
-    """Invoices, newest first, filtered by customer, subscription, status and issue date."""
+                  timezone: str = "UTC", limit: int = 100,
+                  before_id: int | None = None) -> list[InvoiceSummary]:
+    """Invoices, newest first, filtered by customer, subscription, status and issue date;
+    ``before_id``: only those older than that invoice (the API's next page)."""
     if status is not None and status not in {s.value for s in InvoiceStatus}:
         known = ", ".join(s.value for s in InvoiceStatus)
         raise InvalidInput(f"--status must be one of {known} (got {status!r})")
@@ -211,10 +217,12 @@ def list_invoices(uow: UnitOfWork, *, customer: str | None = None,
         query = query.where(Invoice.issued_at >= low)
     if high is not None:
         query = query.where(Invoice.issued_at < high)
+    if before_id is not None:
+        query = query.where(Invoice.id < before_id)
     rows = uow.session.execute(query.order_by(Invoice.id.desc()).limit(limit))
     return [InvoiceSummary(i.number, c.external_id, i.subscription_id, i.kind, i.status,
                            i.currency, i.issued_at, i.period_start, i.period_end, i.total,
-                           i.amount_paid, i.amount_refunded) for i, c in rows]
+                           i.amount_paid, i.amount_refunded, i.id) for i, c in rows]
 
 
 def find_invoice(session: Session, number: str) -> Invoice:
@@ -271,8 +279,10 @@ def invoice_document(uow: UnitOfWork, number: str) -> InvoiceDocument:
 def list_credit_notes(uow: UnitOfWork, *, customer: str | None = None,
                       subscription: int | None = None, invoice: str | None = None,
                       issued_from: date | None = None, issued_to: date | None = None,
-                      timezone: str = "UTC", limit: int = 100) -> list[CreditNoteSummary]:
-    """Credit notes (succeeded refunds and voids), newest first."""
+                      timezone: str = "UTC", limit: int = 100,
+                      before_id: int | None = None) -> list[CreditNoteSummary]:
+    """Credit notes (succeeded refunds and voids), newest first; ``before_id``: only those
+    older than that one (the API's next page)."""
     query = (select(Refund, Invoice.number, Customer.external_id)
              .join(Invoice, Invoice.id == Refund.invoice_id)
              .join(Customer, Customer.id == Invoice.customer_id)
@@ -288,9 +298,11 @@ def list_credit_notes(uow: UnitOfWork, *, customer: str | None = None,
         query = query.where(Refund.resolved_at >= low)
     if high is not None:
         query = query.where(Refund.resolved_at < high)
+    if before_id is not None:
+        query = query.where(Refund.id < before_id)
     rows = uow.session.execute(query.order_by(Refund.id.desc()).limit(limit))
     return [CreditNoteSummary(r.credit_note_number or "", number, ext, r.kind, r.currency,
-                              r.amount, r.resolved_at) for r, number, ext in rows]
+                              r.amount, r.resolved_at, r.id) for r, number, ext in rows]
 
 
 def credit_note_document(uow: UnitOfWork, number: str) -> CreditNoteDocument:

@@ -1,0 +1,99 @@
+"""The merchant JSON API, installed on the receiver's FastAPI app under ``/v1``.
+
+    app = create_app(deps, mch_id=..., mch_key=..., api=ApiContext(deps, merchant, "UTC"))
+
+``install_api`` adds the routers (every one behind the bearer key), the problem+json error
+handlers, and the OpenAPI document at ``/openapi.json`` with its pages at ``/docs``. The
+document describes the API only (the receiver's routes are left out of it); every route
+declares the errors it can answer. Error handlers answer problem+json under ``/v1`` and leave
+other paths with FastAPI's own answers, so the receiver behaves as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
+
+from billing.api.context import ApiContext
+from billing.api.problems import (
+    MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    ApiProblem,
+    Problem,
+    on_api_problem,
+    on_billing_error,
+    on_validation_error,
+    problem_body,
+    problem_response,
+)
+from billing.api.routers.catalog import events_router
+from billing.api.routers.customers import customers_router
+from billing.api.routers.documents import credit_notes_router, invoices_router
+from billing.api.routers.subscriptions import subscriptions_router
+from billing.errors import BillingError
+
+PREFIX = "/v1"
+SLUGS = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
+
+
+def install_api(app: FastAPI, ctx: ApiContext) -> None:
+    app.state.api = ctx
+    for build in (customers_router, subscriptions_router, invoices_router,
+                  credit_notes_router, events_router):
+        app.include_router(build(ctx), prefix=PREFIX, responses=PROBLEM_RESPONSES)
+    app.add_exception_handler(ApiProblem, on_api_problem)
+    app.add_exception_handler(BillingError, on_billing_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return await on_validation_error(request, exc)
+    assert isinstance(exc, RequestValidationError)
+    return await request_validation_exception_handler(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if not _is_api(request):
+        return await http_exception_handler(request, exc)
+    slug = SLUGS.get(exc.status_code, "invalid-input")
+    return problem_response(problem_body(exc.status_code, slug, str(exc.detail)),
+                            dict(exc.headers or {}))
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The document, built once: problems declared as ``application/problem+json`` only (FastAPI
+    would add its own 422 shape), and the bearer scheme applied to every operation."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title="billing API", version="1", routes=app.routes,
+                         description="The merchant JSON API: see docs/api.md.")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for defs_name, definition in components["Problem"].pop("$defs", {}).items():
+        components[defs_name] = definition
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {MEDIA_TYPE: {
+                        "schema": {"$ref": "#/components/schemas/Problem"}}}
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,392 @@
+"""Request and response bodies of the JSON API.
+
+Requests forbid unknown fields and bound every string and number (ids and amounts to 2**31-1),
+so no input can reach a column it does not fit: the services check the rules, these check the
+shapes. Money in responses is integer minor units with its currency (``{"amount": 1900,
+"currency": "CAD"}``, or an ``int`` beside a ``currency`` field on documents).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from billing.api.limits import MAX_AMOUNT, MAX_QUANTITY
+from billing.domain.money import Money
+from billing.services import documents, merchant_api
+from billing.services.cards import CardView
+from billing.services.customers import CustomerView
+from billing.services.refunds import RefundView
+from billing.services.subscriptions import ChangePreview
+
+Text64 = Field(min_length=1, max_length=64)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Amount(BaseModel):
+    amount: int = Field(description="Integer minor units (cents).")
+    currency: str = Field(description="ISO 4217 code.")
+
+    @classmethod
+    def of_text(cls, text: str | None) -> Amount | None:
+        """From a view's ``12.00 CAD`` (how the CLI's read models carry money)."""
+        if not text:
+            return None
+        value, _, currency = text.strip().partition(" ")
+        money = Money.parse(value, currency)
+        return cls(amount=money.amount, currency=money.currency)
+
+
+# -- customers and cards ------------------------------------------------------------------------
+
+class CustomerCreate(Request):
+    external_id: str = Field(min_length=1, max_length=64, description="Your id for them.")
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    locale: Literal["en", "fr"] = "en"
+    timezone: str | None = Field(None, min_length=1, max_length=64,
+                                 description="IANA zone; default: BILLING_TIMEZONE.")
+    province: str | None = Field(None, min_length=2, max_length=2)
+
+
+class CustomerOut(BaseModel):
+    id: int
+    external_id: str
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    province: str | None
+    credit_balance: int = Field(description="Credit owed to the customer, minor units.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: CustomerView) -> CustomerOut:
+        return cls(id=view.id, external_id=view.external_id, email=view.email, name=view.name,
+                   locale=view.locale, timezone=view.timezone, province=view.province,
+                   credit_balance=view.credit_balance,
+                   created_at=datetime.fromisoformat(view.created_at))
+
+
+class CardOut(BaseModel):
+    card_id: str
+    customer: str
+    status: str
+    number: str | None = Field(description="Masked: 625094******0014.")
+    type: str | None
+    expiry: str | None
+    holder: str | None
+
+    @classmethod
+    def of(cls, view: CardView) -> CardOut:
+        return cls(card_id=view.card_id, customer=view.customer, status=view.status,
+                   number=view.number, type=view.type, expiry=view.expiry, holder=view.holder)
+
+
+class CardSetupOut(BaseModel):
+    card: CardOut
+    redirect_url: str = Field(description="The gateway's hosted card page: send the customer.")
+
+
+class CardDirectCreate(Request):
+    """For PCI DSS merchants only; the number and CVV go to the gateway and nowhere else."""
+
+    number: SecretStr = Field(min_length=12, max_length=23, pattern=r"^[0-9 ]+$")
+    cvv: SecretStr = Field(min_length=3, max_length=4, pattern=r"^[0-9]+$")
+    expiry: str = Field(pattern=r"^(0[1-9]|1[0-2])[0-9]{2}$", description="MMYY")
+    holder: str = Field(min_length=1, max_length=64)
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+
+class SubscriptionCreate(Request):
+    customer: str = Field(min_length=1, max_length=64)
+    plan: str = Field(min_length=1, max_length=40)
+    card: str | None = Field(None, min_length=1, max_length=64,
+                             description="Card id; default: the newest active card.")
+    start: AwareDatetime | None = Field(None, description="Default now.")
+    backfill: bool = False
+    trial_days: int | None = Field(None, ge=0, le=730)
+    quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
+
+    @model_validator(mode="after")
+    def _start_in_range(self) -> SubscriptionCreate:
+        if self.start is not None and not 1970 <= self.start.year <= 9998:
+            raise ValueError("start must be between 1970 and 9998")
+        return self
+
+
+class SubscriptionCancel(Request):
+    at_period_end: bool = False
+
+
+class PlanChange(Request):
+    plan: str | None = Field(None, min_length=1, max_length=40)
+    quantity: int | None = Field(None, ge=1, le=MAX_QUANTITY)
+    when: Literal["auto", "now", "period_end"] = "auto"
+
+    @model_validator(mode="after")
+    def _something(self) -> PlanChange:
+        if self.plan is None and self.quantity is None:
+            raise ValueError("give plan and/or quantity")
+        return self
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    customer: str
+    status: str
+    plan: str
+    version: int
+    quantity: int
+    price: Amount
+    interval: str
+    anchor: str
+    timezone: str
+    trial_end: str | None
+    current_period_start: str | None
+    current_period_end: str | None
+    next_renewal: str | None
+    card: str | None
+    cancel_at_period_end: bool
+    canceled_at: str | None
+    pending_change: str | None
+
+    @classmethod
+    def of(cls, view: merchant_api.SubscriptionView) -> SubscriptionOut:
+        f = view.fields
+        start, end = f["current_period"]
+        return cls(id=f["id"], customer=f["customer"], status=f["status"], plan=f["plan"],
+                   version=f["version"], quantity=f["quantity"],
+                   price=Amount(amount=view.amount, currency=view.currency),
+                   interval=f["interval"], anchor=f["anchor"], timezone=f["timezone"],
+                   trial_end=f["trial_end"], current_period_start=start,
+                   current_period_end=end, next_renewal=f["next_renewal"], card=f["card"],
+                   cancel_at_period_end=f["cancel_at_period_end"],
+                   canceled_at=f["canceled_at"], pending_change=f["pending_change"])
+
+
+class SubscriptionCreated(SubscriptionOut):
+    invoices_issued: int
+
+
+class ChangePreviewOut(BaseModel):
+    subscription: int
+    from_plan: str
+    to_plan: str
+    from_quantity: int
+    to_quantity: int
+    applies: Literal["now", "period_end"]
+    old_price: Amount
+    new_price: Amount
+    remaining_seconds: int | None
+    period_seconds: int | None
+    charge_now: Amount | None = Field(description="Billed on a proration invoice now.")
+    credit_now: Amount | None
+    invoice: str | None
+    reduced: str | None
+    credit_to_balance: Amount | None
+    credit_forfeited: str | None
+
+    @classmethod
+    def of(cls, p: ChangePreview) -> ChangePreviewOut:
+        old, new = Amount.of_text(p.old_price), Amount.of_text(p.new_price)
+        assert old is not None and new is not None
+        balance = p.credit_to_balance
+        return cls(subscription=p.subscription, from_plan=p.from_plan, to_plan=p.to_plan,
+                   from_quantity=p.from_quantity, to_quantity=p.to_quantity,
+                   applies="now" if p.applies == "now" else "period_end", old_price=old,
+                   new_price=new, remaining_seconds=p.remaining_seconds,
+                   period_seconds=p.period_seconds, charge_now=Amount.of_text(p.charge_now),
+                   credit_now=Amount.of_text(p.credit_now), invoice=p.invoice,
+                   reduced=p.reduced,
+                   credit_to_balance=Amount.of_text(balance.split(" (")[0] if balance else None),
+                   credit_forfeited=p.credit_forfeited)
+
+
+# -- invoices, credit notes, refunds ------------------------------------------------------------
+
+class InvoiceSummaryOut(BaseModel):
+    number: str
+    customer: str
+    subscription: int | None
+    kind: str
+    status: str
+    currency: str
+    issued_at: datetime
+    period_start: datetime
+    period_end: datetime
+    total: int
+    amount_paid: int
+    amount_refunded: int
+
+    @classmethod
+    def of(cls, s: documents.InvoiceSummary) -> InvoiceSummaryOut:
+        return cls(number=s.number, customer=s.customer, subscription=s.subscription,
+                   kind=s.kind, status=s.status, currency=s.currency, issued_at=s.issued_at,
+                   period_start=s.period_start, period_end=s.period_end, total=s.total,
+                   amount_paid=s.amount_paid, amount_refunded=s.amount_refunded)
+
+
+class LineOut(BaseModel):
+    kind: str
+    description: str
+    quantity: int
+    unit_amount: int
+    amount: int
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+class TaxOut(BaseModel):
+    name: str
+    rate: str
+    taxable: int
+    amount: int
+
+
+class PaymentOut(BaseModel):
+    attempt: int
+    mch_order_no: str
+    pay_order_id: str | None
+    amount: int
+    paid_at: datetime | None
+    card: str | None
+
+
+class RefundRefOut(BaseModel):
+    kind: str
+    credit_note: str | None
+    mch_refund_no: str
+    pay_order_id: str | None
+    amount: int
+    state: str
+    at: datetime | None
+    reason: str | None
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return {k: getattr(value, k) for k in value.__dataclass_fields__}
+
+
+class InvoiceOut(InvoiceSummaryOut):
+    due_at: datetime
+    paid_at: datetime | None
+    subtotal: int
+    credit_applied: int
+    tax: int
+    amount_due: int
+    lines: list[LineOut]
+    taxes: list[TaxOut]
+    payments: list[PaymentOut]
+    refunds: list[RefundRefOut]
+    template_version: str
+
+    @classmethod
+    def of_document(cls, d: documents.InvoiceDocument) -> InvoiceOut:
+        return cls(
+            number=d.number, customer=d.customer.external_id, subscription=d.subscription,
+            kind=d.kind, status=d.status, currency=d.currency, issued_at=d.issued_at,
+            period_start=d.period_start, period_end=d.period_end, total=d.total,
+            amount_paid=d.amount_paid, amount_refunded=d.amount_refunded, due_at=d.due_at,
+            paid_at=d.paid_at, subtotal=d.subtotal, credit_applied=d.credit_applied, tax=d.tax,
+            amount_due=d.amount_due, template_version=d.template_version,
+            lines=[LineOut(**_plain(x)) for x in d.lines],
+            taxes=[TaxOut(**_plain(x)) for x in d.taxes],
+            payments=[PaymentOut(**_plain(x)) for x in d.payments],
+            refunds=[RefundRefOut(**_plain(x)) for x in d.refunds])
+
+
+class PayNowOut(BaseModel):
+    url: str = Field(description="Signed link to the pay-now page; send it to the customer.")
+    expires_at: datetime
+
+
+class CreditNoteSummaryOut(BaseModel):
+    number: str
+    invoice: str
+    customer: str
+    kind: str
+    currency: str
+    amount: int
+    issued_at: datetime | None
+
+    @classmethod
+    def of(cls, s: documents.CreditNoteSummary) -> CreditNoteSummaryOut:
+        return cls(number=s.number, invoice=s.invoice, customer=s.customer, kind=s.kind,
+                   currency=s.currency, amount=s.amount, issued_at=s.issued_at)
+
+
+class CreditNoteOut(CreditNoteSummaryOut):
+    reason: str | None
+    mch_refund_no: str
+    pay_order_id: str | None
+    taxes: list[TaxOut]
+    template_version: str
+
+    @classmethod
+    def of_document(cls, d: documents.CreditNoteDocument) -> CreditNoteOut:
+        return cls(number=d.number, invoice=d.invoice.number, customer=d.customer.external_id,
+                   kind=d.kind, currency=d.currency, amount=d.amount, issued_at=d.issued_at,
+                   reason=d.reason, mch_refund_no=d.mch_refund_no, pay_order_id=d.pay_order_id,
+                   taxes=[TaxOut(**_plain(x)) for x in d.taxes],
+                   template_version=d.template_version)
+
+
+class RefundCreate(Request):
+    amount: int | None = Field(None, ge=1, le=MAX_AMOUNT,
+                               description="Minor units; default: all that is refundable.")
+    reason: str | None = Field(None, min_length=1, max_length=200)
+
+
+class RefundOut(BaseModel):
+    id: int
+    invoice: str
+    kind: Literal["refund", "void"]
+    amount: Amount
+    state: str = Field(description="succeeded, failed... or in flight: reconciliation "
+                       "settles it; never send it again.")
+    mch_refund_no: str
+    credit_note: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, v: RefundView) -> RefundOut:
+        amount = Amount.of_text(v.amount)
+        assert amount is not None
+        return cls(id=v.id, invoice=v.invoice, kind="void" if v.kind == "void" else "refund",
+                   amount=amount, state=v.state, mch_refund_no=v.mch_refund_no,
+                   credit_note=v.credit_note, reason=v.reason)
+
+
+# -- events and plans ---------------------------------------------------------------------------
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    type: str
+    customer_id: int | None
+    subscription_id: int | None
+    invoice_id: int | None
+    data: dict[str, Any]
+
+
+class PlanOut(BaseModel):
+    code: str
+    name: str
+    description: str
+    version: int
+    amount: int
+    currency: str
+    interval_unit: str
+    interval_count: int
+    trial_days: int
+    setup_fee: int | None
+    archived: bool
+
+
