@@ -8,10 +8,21 @@ shapes. Money in responses is integer minor units with its currency (``{"amount"
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from billing.api.limits import MAX_AMOUNT, MAX_QUANTITY
 from billing.domain.money import Money
@@ -93,13 +104,29 @@ class CardSetupOut(BaseModel):
     redirect_url: str = Field(description="The gateway's hosted card page: send the customer.")
 
 
+NUMBER_SHAPE: dict[str, JsonValue] = {"minLength": 12, "maxLength": 23, "pattern": "^[0-9 ]+$"}
+CVV_SHAPE: dict[str, JsonValue] = {"minLength": 3, "maxLength": 4, "pattern": "^[0-9]+$"}
+
+
 class CardDirectCreate(Request):
     """For PCI DSS merchants only; the number and CVV go to the gateway and nowhere else."""
 
-    number: SecretStr = Field(min_length=12, max_length=23, pattern=r"^[0-9 ]+$")
-    cvv: SecretStr = Field(min_length=3, max_length=4, pattern=r"^[0-9]+$")
+    number: SecretStr = Field(json_schema_extra=NUMBER_SHAPE)
+    cvv: SecretStr = Field(json_schema_extra=CVV_SHAPE)
     expiry: str = Field(pattern=r"^(0[1-9]|1[0-2])[0-9]{2}$", description="MMYY")
     holder: str = Field(min_length=1, max_length=64)
+
+    @field_validator("number", "cvv")
+    @classmethod
+    def _shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        """The declared shape, checked here because pydantic's own constraints don't apply to
+        ``SecretStr``; the message never repeats the value."""
+        shape = NUMBER_SHAPE if info.field_name == "number" else CVV_SHAPE
+        text = value.get_secret_value()
+        if not (int(str(shape["minLength"])) <= len(text) <= int(str(shape["maxLength"]))
+                and re.fullmatch(str(shape["pattern"]), text)):
+            raise ValueError(f"must be {shape['minLength']} to {shape['maxLength']} digits")
+        return value
 
 
 # -- subscriptions ------------------------------------------------------------------------------
