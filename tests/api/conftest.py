@@ -16,6 +16,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
+from billing.api.context import ApiContext
 from billing.catalog.loader import load_catalog
 from billing.clock import FixedClock
 from billing.documents.merchant import Merchant
@@ -29,8 +30,6 @@ from billing.services.catalog import apply_catalog
 from billing.services.ports import Deps, EngineConfig
 from billing.store.engine import Store
 from billing.store.uow import UnitOfWork
-
-from billing.api.context import ApiContext
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
 FAST_QUERY_RETRY = QueryRetry(attempts=3, base_delay=0.001, max_delay=0.004)
