@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -33,6 +33,7 @@ from billing.api.problems import (
     on_validation_error,
     problem_body,
     problem_response,
+    reject_unknown_query,
 )
 from billing.api.routers.catalog import events_router
 from billing.api.routers.customers import customers_router
@@ -41,14 +42,15 @@ from billing.api.routers.subscriptions import subscriptions_router
 from billing.errors import BillingError
 
 PREFIX = "/v1"
-SLUGS = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
+SLUGS = {400: "malformed-request", 401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
 
 
 def install_api(app: FastAPI, ctx: ApiContext) -> None:
     app.state.api = ctx
     for build in (customers_router, subscriptions_router, invoices_router,
                   credit_notes_router, events_router):
-        app.include_router(build(ctx), prefix=PREFIX, responses=PROBLEM_RESPONSES)
+        app.include_router(build(ctx), prefix=PREFIX, responses=PROBLEM_RESPONSES,
+                           dependencies=[Depends(reject_unknown_query)])
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(BillingError, on_billing_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

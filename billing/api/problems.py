@@ -35,6 +35,7 @@ TITLES = {
     "idempotency-in-progress": "A request with this Idempotency-Key is in progress",
     "idempotency-key-reused": "Idempotency-Key reused with another request",
     "invalid-input": "Invalid input",
+    "malformed-request": "The request could not be read",
     "validation-error": "The request does not match the schema",
     "gateway-unavailable": "The payment gateway could not be reached",
     "unavailable": "Temporarily unavailable",
@@ -140,6 +141,7 @@ def _declared(description: str) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared("The body could not be read (not JSON, or not UTF-8)."),
     401: _declared("No API key, an unknown one, or a revoked one; nothing was changed."),
     404: _declared("A referenced customer, subscription, invoice... does not exist."),
     409: _declared("The request contradicts the current state, or the same Idempotency-Key "
@@ -148,3 +150,26 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _declared("The gateway or the database could not be reached; retry later."),
 }
 """Every error a route of the API can answer, declared once for the OpenAPI document."""
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not declare is a 422 on that name: ``?statuss=open``
+    silently ignored would list every invoice as if it had filtered."""
+    from fastapi.routing import APIRoute
+
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names(route.dependant)
+    for name in request.query_params:
+        if name not in known:
+            raise ApiProblem(422, "validation-error", f"{name or '(empty)'}: unknown query "
+                             "parameter", field=name or "(empty)")
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

@@ -137,7 +137,7 @@ def test_the_openapi_document_is_the_api_alone_with_every_error_declared(anon: A
     for path, operations in paths.items():
         for method, op in operations.items():
             declared = set(op["responses"])
-            assert {"401", "404", "409", "422", "503"} <= declared, (path, method)
+            assert {"400", "401", "404", "409", "422", "503"} <= declared, (path, method)
             for status in declared - {"200", "201"}:
                 assert list(op["responses"][status]["content"]) == \
                     ["application/problem+json"], (path, method, status)
