@@ -38,6 +38,7 @@ from billing.api.problems import (
 from billing.api.routers.catalog import events_router
 from billing.api.routers.customers import customers_router
 from billing.api.routers.documents import credit_notes_router, invoices_router
+from billing.api.routers.reports import reports_router
 from billing.api.routers.subscriptions import subscriptions_router
 from billing.errors import BillingError
 
@@ -48,7 +49,7 @@ SLUGS = {400: "malformed-request", 401: "unauthorized", 404: "not-found", 405: "
 def install_api(app: FastAPI, ctx: ApiContext) -> None:
     app.state.api = ctx
     for build in (customers_router, subscriptions_router, invoices_router,
-                  credit_notes_router, events_router):
+                  credit_notes_router, events_router, reports_router):
         app.include_router(build(ctx), prefix=PREFIX, responses=PROBLEM_RESPONSES,
                            dependencies=[Depends(reject_unknown_query)])
     app.add_exception_handler(ApiProblem, on_api_problem)

@@ -15,8 +15,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
+from billing import reports
 from billing.domain.cards import CardStatus
 from billing.errors import InvalidInput, NotFound
+from billing.reports import Report, report_range
+from billing.reports.period import previous_month
 from billing.services import customers, documents, links
 from billing.services import subscriptions as subs
 from billing.services.cards import CardView
@@ -224,3 +227,14 @@ def list_plans(deps: Deps) -> list[dict[str, Any]]:
                  "trial_days": p.trial_days, "setup_fee": p.setup_fee, "archived": p.archived}
                 for p, v in rows]
     return _run(deps, read)
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+def build_report(deps: Deps, first: date | None, last: date | None, timezone: str) -> Report:
+    """The report ``billing report`` prints, for local days ``first`` to ``last`` (default:
+    last month), as of the engine's clock."""
+    at = deps.clock.now()
+    default_first, default_last = previous_month(at, timezone)
+    rng = report_range(first or default_first, last or default_last, timezone, at)
+    return reports.build_report(deps.store, rng)

@@ -163,3 +163,20 @@ def test_plans_are_the_stored_catalog(api: Api) -> None:
     assert plans["starter-monthly"]["amount"] == 1900
     assert plans["starter-monthly"]["currency"] == "CAD"
     assert plans["pro-annual"]["interval_unit"] == "year"
+
+
+def test_the_report_is_served_as_json_csv_and_html(api: Api, deps: Deps,
+                                                   clock: FixedClock) -> None:
+    subscribed(api, deps)
+    day = clock.now().date().isoformat()
+    report = api.get("/v1/reports", params={"from": day, "to": day})
+    assert report.status_code == 200, report.text
+    data = report.json()
+    assert data["range"]["from"] == day and data["currencies"] == ["CAD"]
+    assert data["subscriptions"]["CAD"]["starter-monthly"]["active"] == 1
+    csv = api.get("/v1/reports", params={"from": day, "to": day, "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") > 3
+    html = api.get("/v1/reports", params={"from": day, "to": day, "format": "html"})
+    assert html.headers["content-type"].startswith("text/html") and "<html" in html.text
+    backwards = api.get("/v1/reports", params={"from": day, "to": "2020-01-01"})
+    assert backwards.status_code == 422
