@@ -146,3 +146,31 @@ def test_the_openapi_document_is_the_api_alone_with_every_error_declared(anon: A
                 assert "Idempotency-Key" in names, path
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     assert anon.get("/docs").status_code == 200
+
+
+def test_refused_requests_change_nothing(api: Api, deps: object) -> None:
+    """A spread of bad requests, each refused, and the audit trail is as it was: every state
+    change writes an event, so an unchanged event list means nothing changed."""
+    new_customer(api, "cus_1")
+    before = api.get("/v1/events", params={"limit": 100}).json()["data"]
+    bad: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("post", "/v1/customers", {"external_id": "#7", "email": "a@b.cd", "name": "N"}),
+        ("post", "/v1/customers", {"external_id": "x", "email": "a@b.cd", "name": "N",
+                                   "timezone": "Mars/Olympus"}),
+        ("post", "/v1/subscriptions", {"customer": "cus_1", "plan": "no-such-plan"}),
+        ("post", "/v1/subscriptions", {"customer": "cus_1", "plan": "starter-monthly",
+                                       "quantity": 0}),
+        ("post", "/v1/subscriptions", {"customer": "nobody", "plan": "starter-monthly"}),
+        ("post", "/v1/subscriptions/2147483647/cancel", None),
+        ("post", "/v1/subscriptions/1/change", {}),
+        ("post", "/v1/invoices/INV-0000001/refunds", {"amount": 2**31}),
+        ("post", "/v1/customers/cus_1/cards", {"number": "1", "cvv": "1", "expiry": "9999",
+                                               "holder": ""}),
+        ("delete", "/v1/customers/cus_1/cards/nope", None),
+    ]
+    for method, path, body in bad:
+        response = api.request(method, path, json=body)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    after = api.get("/v1/events", params={"limit": 100}).json()["data"]
+    assert after == before
