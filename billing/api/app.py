@@ -11,6 +11,7 @@ other paths with FastAPI's own answers, so the receiver behaves as before.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -21,6 +22,7 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing.api.context import ApiContext
 from billing.api.problems import (
@@ -42,6 +44,7 @@ from billing.api.routers.reports import reports_router
 from billing.api.routers.subscriptions import subscriptions_router
 from billing.errors import BillingError
 
+log = logging.getLogger(__name__)
 PREFIX = "/v1"
 SLUGS = {400: "malformed-request", 401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
 
@@ -57,6 +60,39 @@ def install_api(app: FastAPI, ctx: ApiContext) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(ApiUnavailable)
+
+
+class ApiUnavailable:
+    """ASGI middleware inside the receiver's ``NeverFail``: under ``/v1`` an exception nothing
+    else handled (the database gone, a bug) is a problem+json 503 with ``Retry-After``, the
+    shape the OpenAPI document declares, rather than ``NeverFail``'s plain-text one. Only its
+    class is logged: its message may hold request data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("API request failed: %s on %s", type(exc).__name__, path)
+            problem = problem_body(503, "unavailable", "the request could not be completed; "
+                                   "retry later")
+            await problem_response(problem, {"Retry-After": "30"})(scope, receive, send)
 
 
 def _is_api(request: Request) -> bool:

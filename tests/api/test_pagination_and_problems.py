@@ -174,3 +174,23 @@ def test_refused_requests_change_nothing(api: Api, deps: object) -> None:
         assert response.headers["content-type"] == "application/problem+json"
     after = api.get("/v1/events", params={"limit": 100}).json()["data"]
     assert after == before
+
+
+def test_an_outage_under_v1_is_a_declared_503_problem(api: Api, deps: Any) -> None:
+    """The database goes away mid-flight: the answer is the 503 the document declares."""
+    new_customer(api, "cus_1")
+    deps.store.engine.dispose()
+    original = deps.store.sessions
+
+    def broken() -> Any:
+        raise ConnectionError("database unreachable")
+
+    deps.store.sessions = broken
+    try:
+        response = api.get("/v1/customers/cus_1")
+    finally:
+        deps.store.sessions = original
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:billing:problem:unavailable"
+    assert response.headers["Retry-After"] == "30"
