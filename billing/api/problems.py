@@ -39,6 +39,7 @@ TITLES = {
     "validation-error": "The request does not match the schema",
     "gateway-unavailable": "The payment gateway could not be reached",
     "unavailable": "Temporarily unavailable",
+    "outcome-unknown": "The request failed and may have taken effect",
 }
 
 

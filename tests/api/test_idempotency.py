@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -181,3 +182,29 @@ def test_the_database_decides_between_two_claims(deps: Deps) -> None:
         t.join()
     assert sum(isinstance(r, idempotency.Claim) for r in results) == 1
     assert sum(isinstance(r, idempotency.InProgress) for r in results) == 5
+
+
+def test_a_failure_after_the_claim_is_kept_so_a_retry_does_not_act_twice(
+        api: Api, deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work fails in a way that may have followed its commit: the key answers 503
+    outcome-unknown from then on, rather than letting a retry create a second subscription."""
+    from billing.services import merchant_api
+
+    new_customer(api, "cus_1")
+    real = merchant_api.get_subscription
+    calls = {"n": 0}
+
+    def flaky(deps_: Deps, sub_id: int) -> merchant_api.SubscriptionView:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("read failed after the commit")
+        return real(deps_, sub_id)
+
+    monkeypatch.setattr(merchant_api, "get_subscription", flaky)
+    body = {"customer": "cus_1", "plan": "starter-monthly"}
+    first = api.post("/v1/subscriptions", json=body, headers={"Idempotency-Key": "s1"})
+    again = api.post("/v1/subscriptions", json=body, headers={"Idempotency-Key": "s1"})
+    assert first.status_code == again.status_code == 503
+    assert first.json()["type"] == "urn:billing:problem:outcome-unknown"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(api.get("/v1/subscriptions").json()["data"]) == 1
