@@ -33,6 +33,7 @@ from billing.services.cards import ExpiringSummary, notify_expiring_cards
 from billing.services.collection import CollectSummary, collect_due
 from billing.services.dunning import DunningSummary, run_dunning
 from billing.services.emails import TrialSummary, queue_trial_endings
+from billing.services.idempotency import purge_expired as purge_idempotency_keys
 from billing.services.isolation import ItemError
 from billing.services.outbox import OutboxSummary, send_pending
 from billing.services.ports import Deps
@@ -85,6 +86,9 @@ TICKS: tuple[Tick, ...] = (
     Tick("webhooks", 10, lambda deps, ctx: deliver_due(deps.store, deps.clock, at=ctx.at,
                                                        worker=deps.config.worker)),
     Tick("trials", 3600, lambda deps, ctx: queue_trial_endings(deps, at=ctx.at)),
+    # The merchant JSON API: Idempotency-Keys older than 24 hours (also purged on insert).
+    Tick("idempotency", 3600, lambda deps, ctx: purge_idempotency_keys(
+        deps.store, ctx.at or deps.clock.now())),
 )
 BY_NAME = {tick.name: tick for tick in TICKS}
 

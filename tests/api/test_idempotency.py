@@ -208,3 +208,17 @@ def test_a_failure_after_the_claim_is_kept_so_a_retry_does_not_act_twice(
     assert first.json()["type"] == "urn:billing:problem:outcome-unknown"
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(api.get("/v1/subscriptions").json()["data"]) == 1
+
+
+def test_the_daemons_idempotency_tick_purges_expired_keys(deps: Deps, clock: FixedClock) -> None:
+    from billing.daemon.ticks import BY_NAME, TickContext
+
+    _, _ = create_api_key(deps.store, "k", clock.now())
+    [key_id] = _key_ids(deps)
+    old = idempotency.begin(deps.store, key_id, "old", "f", clock.now())
+    assert isinstance(old, idempotency.Claim)
+    later = clock.now() + timedelta(hours=20)
+    young = idempotency.begin(deps.store, key_id, "young", "f", later)
+    assert isinstance(young, idempotency.Claim)
+    assert BY_NAME["idempotency"].run(deps, TickContext(at=later + timedelta(hours=5))) == 1
+    assert count(deps, IdempotencyKey) == 1
