@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from billing import reports
 from billing.domain.cards import CardStatus
-from billing.errors import InvalidInput, NotFound
+from billing.errors import Conflict, NotFound
 from billing.reports import Report, report_range
 from billing.reports.period import previous_month
 from billing.services import customers, documents, links
@@ -180,15 +180,16 @@ def credit_note_document(deps: Deps, number: str) -> documents.CreditNoteDocumen
 
 
 def pay_now_link(deps: Deps, number: str) -> tuple[str, str]:
-    """The signed pay-now URL of an open invoice and the day it stops working."""
+    """The signed pay-now URL of an open invoice and the instant it stops working; a paid or
+    void invoice has none (``Conflict``). Main's ``billing.services.paynow.pay_link`` holds the
+    same rule: at merge this calls it instead (see the branch's report)."""
     now = deps.clock.now()
 
     def read(uow: UnitOfWork) -> InvoiceRow:
         return documents.find_invoice(uow.session, number)
     invoice = _run(deps, read)
-    if invoice.status != "open":
-        raise InvalidInput(f"invoice {invoice.number} is {invoice.status}: only an open "
-                           "invoice has a pay-now link")
+    if invoice.status != "open" or invoice.total - invoice.amount_paid <= 0:
+        raise Conflict(f"invoice {invoice.number} is {invoice.status}: nothing to pay")
     expires = (now + deps.config.pay_now_link_ttl).isoformat()
     return links.pay_now_url(deps.config, invoice.id, now), expires
 

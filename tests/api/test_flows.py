@@ -126,7 +126,7 @@ def test_a_paid_invoice_is_refunded_and_becomes_a_credit_note(api: Api, deps: De
     subscribed(api, deps)
     [invoice] = api.get("/v1/invoices").json()["data"]
     number = invoice["number"]
-    assert api.get(f"/v1/invoices/{number}/pay-link").status_code == 422  # paid: no link
+    assert api.get(f"/v1/invoices/{number}/pay-link").status_code == 409  # paid: no link
     response = api.post(f"/v1/invoices/{number}/refunds", json={"amount": 500,
                                                                  "reason": "goodwill"},
                         headers={"Idempotency-Key": "refund-1"})
