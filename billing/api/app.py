@@ -24,6 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from billing.api.auth import current_caller
 from billing.api.context import ApiContext
 from billing.api.problems import (
     MEDIA_TYPE,
@@ -54,7 +55,8 @@ def install_api(app: FastAPI, ctx: ApiContext) -> None:
     for build in (customers_router, subscriptions_router, invoices_router,
                   credit_notes_router, events_router, reports_router):
         app.include_router(build(ctx), prefix=PREFIX, responses=PROBLEM_RESPONSES,
-                           dependencies=[Depends(reject_unknown_query)])
+                           dependencies=[Depends(current_caller),
+                                         Depends(reject_unknown_query)])
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(BillingError, on_billing_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

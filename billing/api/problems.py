@@ -112,7 +112,8 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def validation_problem(exc: RequestValidationError) -> Problem:
-    errors = [FieldError(field=_location(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+    errors = [FieldError(field=_location(e.get("loc", ())),
+                         message=str(e.get("msg", "invalid")).removeprefix("Value error, "))
               for e in exc.errors()]
     first = errors[0] if errors else FieldError(field="body", message="invalid")
     return problem_body(422, "validation-error", f"{first.field}: {first.message}",
@@ -155,7 +156,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def reject_unknown_query(request: Request) -> None:
     """A query parameter the route does not declare is a 422 on that name: ``?statuss=open``
-    silently ignored would list every invoice as if it had filtered."""
+    silently ignored would list every invoice as if it had filtered. A NUL character in a
+    query or path value is a 422 too."""
     from fastapi.routing import APIRoute
 
     route = request.scope.get("route")
@@ -166,6 +168,12 @@ def reject_unknown_query(request: Request) -> None:
         if name not in known:
             raise ApiProblem(422, "validation-error", f"{name or '(empty)'}: unknown query "
                              "parameter", field=name or "(empty)")
+    values = [*request.query_params.multi_items(), *request.path_params.items()]
+    for name, value in values:
+        if "\x00" in str(value):
+            # PostgreSQL text can't hold NUL: refused here, it would fail in the driver.
+            raise ApiProblem(422, "validation-error", f"{name}: must not contain NUL "
+                             "characters", field=name)
 
 
 def _query_names(dependant: Any) -> set[str]:

@@ -36,7 +36,17 @@ Text64 = Field(min_length=1, max_length=64)
 
 
 class Request(BaseModel):
+    """Every request body: unknown fields refused, and no NUL character in any string
+    (PostgreSQL text can't hold one; refused here rather than failing in the driver)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Amount(BaseModel):

@@ -194,3 +194,22 @@ def test_an_outage_under_v1_is_a_declared_503_problem(api: Api, deps: Any) -> No
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:billing:problem:unavailable"
     assert response.headers["Retry-After"] == "30"
+
+
+def test_a_nul_character_anywhere_is_a_422_not_a_driver_error(api: Api) -> None:
+    """PostgreSQL text can't hold NUL: the API refuses it before any query."""
+    new_customer(api, "cus_1")
+    answers = [
+        api.post("/v1/customers", json={"external_id": "a", "email": "a@b.cd", "name": "N\x00"}),
+        api.get("/v1/customers/a%00b"),
+        api.get("/v1/invoices", params={"customer": "a\x00b"}),
+        api.get("/v1/events", params={"type": "payment\x00"}),
+        api.post("/v1/subscriptions", json={"customer": "cus_1", "plan": "x\x00"}),
+    ]
+    for response in answers:
+        assert response.status_code == 422, response.text
+        assert "NUL" in response.json()["detail"]
+
+
+def test_a_bad_query_without_a_key_is_still_401(anon: Api) -> None:
+    assert anon.get("/v1/customers", params={"nonsense": "1"}).status_code == 401
