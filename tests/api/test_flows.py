@@ -7,10 +7,12 @@ import io
 from datetime import timedelta
 from typing import Any
 
+import requests
 from pypdf import PdfReader
 
 from billing.clock import FixedClock
 from billing.daemon.ticks import run_once
+from billing.receiver import ReceiverServer
 from billing.sandbox import SandboxServer, cards
 from billing.services.ports import Deps
 from tests.api.conftest import Api, new_customer
@@ -39,16 +41,25 @@ def test_a_customer_is_created_fetched_and_listed(api: Api) -> None:
     assert api.get("/v1/customers").json()["data"] == [made]
 
 
-def test_starting_a_card_setup_returns_the_sandboxs_hosted_page(
-        api: Api, sandbox: SandboxServer) -> None:
+def test_a_card_setup_returns_the_sandboxs_page_and_the_return_activates_the_card(
+        api: Api, sandbox: SandboxServer, app_server: ReceiverServer) -> None:
     new_customer(api, "cus_1")
     response = api.post("/v1/customers/cus_1/card-setups")
     assert response.status_code == 201, response.text
     setup = response.json()
-    assert setup["redirect_url"].startswith(sandbox.base_url.rstrip("/").rsplit("/v3", 1)[0])
+    hosted = setup["redirect_url"]
+    assert hosted.startswith(f"{sandbox.root_url}/cc/addcard?key=")
     assert setup["card"]["status"] == "pending"
-    listed = api.get("/v1/customers/cus_1/cards").json()["data"]
-    assert [c["card_id"] for c in listed] == [setup["card"]["card_id"]]
+    # The customer fills in the hosted page; the gateway sends the browser back to the engine,
+    # which asks cc_querycard before it believes anything: then the API shows the card active.
+    with requests.Session() as browser:
+        form = {"cardNum": cards.APPROVE, "expiryDate": "1230", "holder": "Ada", "cvv": "123"}
+        back = browser.post(hosted, data=form, allow_redirects=False, timeout=10)
+        assert back.headers["location"].startswith(f"{app_server.url}/iotpay/return/addcard?")
+        assert browser.get(back.headers["location"], timeout=10).status_code == 200
+    [card] = api.get("/v1/customers/cus_1/cards").json()["data"]
+    assert card["card_id"] == setup["card"]["card_id"]
+    assert (card["status"], card["number"]) == ("active", "625094******0014")
 
 
 def test_a_direct_card_is_vaulted_masked_and_can_be_removed(api: Api) -> None:
