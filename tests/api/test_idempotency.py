@@ -222,3 +222,12 @@ def test_the_daemons_idempotency_tick_purges_expired_keys(deps: Deps, clock: Fix
     assert isinstance(young, idempotency.Claim)
     assert BY_NAME["idempotency"].run(deps, TickContext(at=later + timedelta(hours=5))) == 1
     assert count(deps, IdempotencyKey) == 1
+
+
+def test_a_malformed_idempotency_key_is_a_422_on_that_header(api: Api, deps: Deps) -> None:
+    for key in ("x" * 256, "two words", "", "clé"):
+        response = api.post("/v1/customers", json=BODY,
+                            headers={"Idempotency-Key": key.encode().decode("latin-1")})
+        assert response.status_code == 422, key
+        assert response.json()["field"] == "Idempotency-Key"
+    assert count(deps, Customer) == 0
