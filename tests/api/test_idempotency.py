@@ -231,3 +231,24 @@ def test_a_malformed_idempotency_key_is_a_422_on_that_header(api: Api, deps: Dep
         assert response.status_code == 422, key
         assert response.json()["field"] == "Idempotency-Key"
     assert count(deps, Customer) == 0
+
+
+def test_a_card_number_never_reaches_the_idempotency_table(api: Api, deps: Deps) -> None:
+    """Neither the stored response nor the fingerprint's input holds the number or the CVV:
+    the fingerprint is computed over the body with secrets masked."""
+    from sqlalchemy import text
+
+    from billing.sandbox import cards
+
+    new_customer(api, "cus_1")
+    body = {"number": cards.APPROVE, "cvv": "987", "expiry": "1230", "holder": "Ada"}
+    first = api.post("/v1/customers/cus_1/cards", json=body, headers={"Idempotency-Key": "c1"})
+    assert first.status_code == 201, first.text
+    again = api.post("/v1/customers/cus_1/cards", json=body, headers={"Idempotency-Key": "c1"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    with deps.store.engine.connect() as conn:
+        rows = [" ".join(str(v) for v in r) for r in conn.execute(
+            text("SELECT * FROM idempotency_keys"))]
+    assert rows and not any(cards.APPROVE in r for r in rows)
+    unmasked = idempotency.fingerprint("POST", "/v1/customers/cus_1/cards", body)
+    assert not any(unmasked in r for r in rows)
