@@ -17,16 +17,15 @@ from sqlalchemy import select
 
 from billing import reports
 from billing.domain.cards import CardStatus
-from billing.errors import Conflict, NotFound
+from billing.errors import NotFound
 from billing.reports import Report, report_range
 from billing.reports.period import previous_month
-from billing.services import customers, documents, links
+from billing.services import customers, documents, paynow
 from billing.services import subscriptions as subs
 from billing.services.cards import CardView
 from billing.services.events import record_event
 from billing.services.ports import Deps
 from billing.store.models import MAX_ROW_ID, Card, Customer, Event, Plan, PlanVersion, Subscription
-from billing.store.models import Invoice as InvoiceRow
 from billing.store.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -180,18 +179,11 @@ def credit_note_document(deps: Deps, number: str) -> documents.CreditNoteDocumen
 
 
 def pay_now_link(deps: Deps, number: str) -> tuple[str, str]:
-    """The signed pay-now URL of an open invoice and the instant it stops working; a paid or
-    void invoice has none (``Conflict``). Main's ``billing.services.paynow.pay_link`` holds the
-    same rule: at merge this calls it instead (see the branch's report)."""
+    """The signed pay-now URL of an open invoice and the instant it stops working; the rule
+    (a paid or void invoice has none: ``Conflict``) is ``paynow.pay_link``'s, as the CLI's."""
     now = deps.clock.now()
-
-    def read(uow: UnitOfWork) -> InvoiceRow:
-        return documents.find_invoice(uow.session, number)
-    invoice = _run(deps, read)
-    if invoice.status != "open" or invoice.total - invoice.amount_paid <= 0:
-        raise Conflict(f"invoice {invoice.number} is {invoice.status}: nothing to pay")
-    expires = (now + deps.config.pay_now_link_ttl).isoformat()
-    return links.pay_now_url(deps.config, invoice.id, now), expires
+    url = _run(deps, lambda uow: paynow.pay_link(uow, deps.config, number, now))
+    return url, (now + deps.config.pay_now_link_ttl).isoformat()
 
 
 # -- events and plans ---------------------------------------------------------------------------
