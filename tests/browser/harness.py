@@ -4,23 +4,9 @@ pages a customer sees.
 
 ``Shop`` extends the engine tests' ``World`` (same clock, sandbox, ledger checks) with what a
 browser needs: the receiver's public URL (where emails' links and the gateway's return point),
-an SMTP inbox, and ``fill_card_page`` for the sandbox's hosted card form (add-card and purchase
-pages alike). Customers are created through ``billing/services`` for now.
-
-Extending it (the flows whose servers are not on this branch yet):
-
-* The JSON API creates the customer and starts add-card: serve the API app on loopback in the
-  ``shop`` fixture (its own ``ReceiverServer``-style uvicorn thread, or mounted on the
-  receiver's app), keep its URL on ``Shop``, and replace ``new_customer``/``start_card_setup``
-  with ``requests`` calls; the browser part after the redirect URL stays as it is.
-* Pay-now from a payment-failed email:
-  ``link_in(shop.inbox.wait_for("failed"), "/billing/pay/")``, ``page.goto`` it, click
-  Continue, ``page.wait_for_url(f"{shop.sandbox.root_url}/cc/purchase?**")``,
-  ``fill_card_page`` (it presses "Pay"), wait for the return URL, then
-  ``shop.sandbox.wait_for_notifies()`` and ``shop.settle(shop.notifies_applied)`` before
-  asserting the invoice paid and ``shop.ledger_charges()``.
-* A webhook at a test receiver: ``billing.sandbox.testing.NotifySink`` records every POST
-  (``wait_for(n)``, ``bodies()``); start one in the test and register its URL as the endpoint.
+the merchant's JSON API on that same port with a fresh key (``shop.api``), an SMTP inbox, and
+``fill_card_page`` for the sandbox's hosted card form (add-card and purchase pages alike).
+Webhooks are caught by the ``receiver`` fixture of tests/webhooks.
 """
 
 from __future__ import annotations
@@ -43,6 +29,7 @@ from billing.mail.smtp import SmtpTransport
 from billing.sandbox import cards
 from billing.store.models import Card
 from billing.store.uow import UnitOfWork
+from tests.api.conftest import Api
 from tests.engine.harness import World
 
 if TYPE_CHECKING:
@@ -115,6 +102,8 @@ class Shop(World):
     receiver_url: str = ""
     smtp: SmtpTransport | None = None
     inbox: Inbox = field(default_factory=Inbox)
+    api: Api | None = None
+    """The merchant's JSON API on the receiver's port, authenticated with a fresh key."""
 
     def tick(self) -> PassReport:
         """One engine pass sending its emails over SMTP, then its notifies applied."""

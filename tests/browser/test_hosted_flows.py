@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from billing.sandbox import cards
-from billing.services.cards import add_direct, list_cards, start_card_setup
+from billing.services.cards import add_direct, start_card_setup
 from billing.services.customers import add_customer
 from billing.services.webhooks import add_endpoint
 from billing.store.uow import UnitOfWork
@@ -35,30 +35,37 @@ def new_customer(shop: Shop, ref: str) -> str:
     return ref
 
 
-def test_a_card_entered_on_the_hosted_page_is_saved_and_pays_the_first_invoice(
+def test_the_merchants_app_adds_a_customer_and_a_card_through_the_api_and_the_browser_pays(
     shop: Shop, page: Page
 ) -> None:
-    new_customer(shop, "ann")
-    card, redirect = start_card_setup(shop.deps, "ann")
-    assert shop.card_statuses("ann") == {card.card_id: "pending"}
+    api = shop.api
+    assert api is not None
+    created = api.post("/v1/customers", json={"external_id": "ann", "email": "ann@example.com",
+                                              "name": "Ann", "timezone": "America/Toronto"})
+    assert created.status_code == 201, created.text
+    setup = api.post("/v1/customers/ann/card-setups", headers={"Idempotency-Key": "setup-ann-1"})
+    assert setup.status_code == 201, setup.text
+    card, redirect = setup.json()["card"], setup.json()["redirect_url"]
+    assert card["status"] == "pending"
+    assert shop.card_statuses("ann") == {card["card_id"]: "pending"}
 
     page.goto(redirect)
     assert page.get_by_role("heading").inner_text() == "Add a card"
     fill_card_page(page, cards.APPROVE, holder="Ann Example")
     page.wait_for_url(f"{shop.receiver_url}/iotpay/return/addcard?**")
     assert page.get_by_role("heading").inner_text() == "Card ending 0014 saved"
-    assert shop.card_statuses("ann") == {card.card_id: "active"}
-    [saved] = list_cards(shop.deps, "ann")
-    assert (saved.number, saved.holder, saved.expiry) == ("625094******0014", "Ann Example",
-                                                         "1230")
+    [saved] = api.get("/v1/customers/ann/cards").json()["data"]
+    assert (saved["card_id"], saved["status"], saved["number"]) == (
+        card["card_id"], "active", "625094******0014")
 
-    sub = shop.subscribe("ann", "coffee-weekly")
+    sub = api.post("/v1/subscriptions", json={"customer": "ann", "plan": "coffee-weekly"})
+    assert sub.status_code == 201, sub.text
     assert shop.ledger_charges() == 0
     shop.tick()
-    [invoice] = shop.invoices(sub)
-    assert invoice.status == "paid" and invoice.amount_paid == invoice.total > 0
+    [invoice] = api.get("/v1/invoices", params={"customer": "ann"}).json()["data"]
+    assert invoice["status"] == "paid" and invoice["amount_paid"] == invoice["total"] > 0
     assert shop.ledger_charges() == 1
-    assert shop.charged_cards() == [(card.card_id, invoice.total)]  # the card typed in Chromium
+    assert shop.charged_cards() == [(card["card_id"], invoice["total"])]  # typed in Chromium
     shop.assert_exactly_once()
 
 
