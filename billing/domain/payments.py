@@ -8,7 +8,8 @@ from gateway replies and exceptions to outcomes live in ``billing.gateway.outcom
 
 The rules are a join on this order, so any arrival order of the same facts ends in the same state::
 
-    sending < unknown < pending < failed < succeeded        failed_not_sent: only from sending
+    sending < unknown < pending < watched < failed < succeeded = duplicate
+    failed_not_sent: only from sending
 
 * An answer that contradicts what was asked (order number, amount, currency, merchant, card,
   or an already known gateway order id) is a **discrepancy**: it changes nothing but the alert,
@@ -30,7 +31,17 @@ hosted ``cc_purchase`` page, so three rules differ, all of them here and nowhere
 * "no such order" means the customer has not submitted the page yet: it is never re-sent (only
   the customer can pay a hosted page), it is looked up again until ``expires_at``, and after that
   the attempt ends as **abandoned**, again with ``Effect.RELEASE``;
-* an order still unsettled (status 0/1) after ``expires_at`` is *not* abandoned: money may move.
+* an abandoned page is not forgotten: the attempt becomes **watched** (``Effect.WATCH``), outside
+  the in-flight set (it blocks neither a retry nor a new click) but still looked up on the
+  backoff for ``PAY_NOW_WATCH`` after ``expires_at``, because the customer can still pay the
+  open page and its notify may never come; a late "paid" is recorded like any other, and only
+  at the end of the window does a watched attempt end ``failed``;
+* an order still unsettled (status 0/1), or without a usable answer, ``PAY_NOW_GRACE`` after
+  ``expires_at`` is watched too: it no longer holds the invoice, and a late "paid" still counts.
+
+A success the invoice did not need (it was already paid, credited or voided, or the amount is
+not what is due) ends ``duplicate``: final, outside both partial unique indexes, refunded and
+alerted by the services (``billing.services.payments``), never counted as a recovery.
 
 Worked example: a purchase times out (``unknown``: query in 1 min), the notify arrives (``paid``:
 settle the invoice), the query then answers status 2 (``paid`` again: nothing to do).
@@ -52,13 +63,29 @@ class AttemptState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     FAILED_NOT_SENT = "failed_not_sent"
+    WATCHED = "watched"
+    """A pay-now page abandoned (or never settled) in time: not in flight, still looked up."""
+    DUPLICATE = "duplicate"
+    """Proven paid, but the invoice did not need it (already paid, credited, other amount)."""
 
 
 IN_FLIGHT = frozenset({AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN})
-FINAL = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.FAILED_NOT_SENT})
+FINAL = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.FAILED_NOT_SENT,
+                   AttemptState.DUPLICATE})
+PAID_STATES = frozenset({AttemptState.SUCCEEDED, AttemptState.DUPLICATE})
+"""The money moved: nothing the gateway says later changes these."""
 
 _RANK = {AttemptState.SENDING: 0, AttemptState.UNKNOWN: 1, AttemptState.PENDING: 2,
-         AttemptState.FAILED: 3, AttemptState.SUCCEEDED: 4, AttemptState.FAILED_NOT_SENT: 3}
+         AttemptState.WATCHED: 3, AttemptState.FAILED: 4, AttemptState.SUCCEEDED: 5,
+         AttemptState.FAILED_NOT_SENT: 4, AttemptState.DUPLICATE: 5}
+
+PAY_NOW_WATCH = timedelta(days=7)
+"""How long after its ``expires_at`` an abandoned hosted page is still looked up: the assumed
+longest life of a gateway-hosted ``cc_purchase`` page (IOTPay documents none). A payment made
+on the page later than this is not found by the engine (the operator's reconciliation is)."""
+PAY_NOW_GRACE = timedelta(days=1)
+"""How long after ``expires_at`` a hosted order still unsettled (status 0/1) or unanswered may
+hold its invoice before it is watched instead, so retries and dunning go on."""
 
 
 class AttemptSource(StrEnum):
@@ -195,6 +222,9 @@ class Effect(StrEnum):
     RELEASE = "release"
     """A pay-now attempt ended unpaid (declined, refused, never sent or abandoned): leave the
     invoice exactly as it was, its retry schedule and dunning untouched."""
+    WATCH = "watch"
+    """A pay-now page's time is over unpaid: release the invoice as ``RELEASE`` does, but keep
+    looking the order up (``watched``) in case the customer pays the still-open page."""
 
 
 @dataclass(frozen=True)
@@ -245,12 +275,13 @@ def decide(attempt: Attempt, outcome: Outcome, at: datetime) -> AttemptDecision:
         return AttemptDecision(after, Effect.DISCREPANCY, reason=outcome.reason, mismatched=wrong)
     pay_id = attempt.pay_order_id or claims.pay_order_id
     if kind is OutcomeKind.PAID:
-        effect = Effect.NONE if state is AttemptState.SUCCEEDED else Effect.SETTLE
-        return AttemptDecision(AttemptState.SUCCEEDED, effect, pay_id, claims.status)
+        if state in PAID_STATES:
+            return AttemptDecision(state, Effect.NONE, pay_id, claims.status)
+        return AttemptDecision(AttemptState.SUCCEEDED, Effect.SETTLE, pay_id, claims.status)
     if state in FINAL:
         return AttemptDecision(state, Effect.NONE, pay_id, claims.status)
     mine = outcome.lease_until is None or outcome.lease_until == attempt.lease_until
-    if attempt.source is AttemptSource.PAY_NOW:
+    if attempt.source is AttemptSource.PAY_NOW or state is AttemptState.WATCHED:
         hosted = _decide_hosted(attempt, outcome, at, mine)
         if hosted is not None:
             return hosted
@@ -344,7 +375,7 @@ _OUTCOME_TEXT = {
 
 def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
                    mine: bool) -> AttemptDecision | None:
-    """The pay-now rules for an unresolved attempt (``None``: the common rules apply).
+    """The pay-now rules for an attempt not final (``None``: the common rules apply).
 
     >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
     >>> a = Attempt("K-1", 100, "CAD", AttemptState.PENDING, source=AttemptSource.PAY_NOW,
@@ -352,14 +383,16 @@ def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
     >>> decide(a, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t).effect.value
     'check_later'
     >>> late = decide(a, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t + timedelta(hours=1))
-    >>> late.state.value, late.effect.value, late.reason
-    ('failed', 'release', 'abandoned: the hosted page was not paid in time')
+    >>> late.state.value, late.effect.value
+    ('watched', 'watch')
     """
     state, kind, pay_id = attempt.state, outcome.kind, attempt.pay_order_id
     pay_id = pay_id or outcome.claims.pay_order_id
     if kind is OutcomeKind.DECLINED:
         return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id, outcome.claims.status,
                                outcome.reason or "declined on the hosted page")
+    if state is AttemptState.WATCHED:
+        return _decide_watched(attempt, outcome, at, pay_id)
     if kind is OutcomeKind.REJECTED:
         return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id, None,
                                outcome.reason or "refused by the gateway", DeclineKind.SETUP)
@@ -368,12 +401,49 @@ def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
             return AttemptDecision(AttemptState.FAILED_NOT_SENT, Effect.RELEASE,
                                    reason=outcome.reason or "not sent")
         return AttemptDecision(state, Effect.NONE, pay_id)
+    expires = attempt.expires_at
     if kind is OutcomeKind.NOT_FOUND:
-        if attempt.expires_at is not None and at >= attempt.expires_at:
-            return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id,
+        if expires is not None and at >= expires:
+            return AttemptDecision(AttemptState.WATCHED, Effect.WATCH, pay_id,
                                    reason="abandoned: the hosted page was not paid in time")
         return AttemptDecision(_join(state, AttemptState.PENDING), Effect.CHECK_LATER, pay_id)
+    if kind in (OutcomeKind.UNSETTLED, OutcomeKind.NO_ANSWER):
+        if expires is not None and at >= expires + PAY_NOW_GRACE:
+            return AttemptDecision(AttemptState.WATCHED, Effect.WATCH, pay_id,
+                                   outcome.claims.status,
+                                   "not settled a day after the hosted page expired")
+        if kind is OutcomeKind.NO_ANSWER:  # as a failed query: a send in doubt is unknown
+            return AttemptDecision(_join(state, AttemptState.UNKNOWN), Effect.CHECK_LATER,
+                                   pay_id, reason=outcome.reason)
     return None
+
+
+def _decide_watched(attempt: Attempt, outcome: Outcome, at: datetime,
+                    pay_id: str | None) -> AttemptDecision:
+    """A watched page (not paid, not declined): looked up again until ``PAY_NOW_WATCH`` after
+    its expiry, then closed as abandoned; nothing else moves it (it is never re-sent).
+
+    >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    >>> w = Attempt("K-1", 100, "CAD", AttemptState.WATCHED, source=AttemptSource.PAY_NOW,
+    ...             expires_at=t)
+    >>> decide(w, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t + timedelta(days=1)).effect.value
+    'check_later'
+    >>> decide(w, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t + PAY_NOW_WATCH).state.value
+    'failed'
+    """
+    if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.NOT_SENT):
+        return AttemptDecision(AttemptState.WATCHED, Effect.NONE, pay_id)
+    if at >= watch_ends(attempt.expires_at, at):
+        return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id,
+                               reason="abandoned: the hosted page was not paid in time")
+    return AttemptDecision(AttemptState.WATCHED, Effect.CHECK_LATER, pay_id,
+                           outcome.claims.status)
+
+
+def watch_ends(expires_at: datetime | None, at: datetime) -> datetime:
+    """When a watched pay-now order stops being looked up (``at`` itself if it has no expiry,
+    which only a corrupted row could lack: it is then closed at once)."""
+    return at if expires_at is None else expires_at + PAY_NOW_WATCH
 
 
 def check_after(at: datetime, checks_done: int, expires_at: datetime | None = None) -> datetime:
@@ -388,6 +458,10 @@ def check_after(at: datetime, checks_done: int, expires_at: datetime | None = No
     later = next_check(at, checks_done)
     if expires_at is not None and at < expires_at:
         return min(later, expires_at)
+    if expires_at is not None and at < expires_at + PAY_NOW_GRACE:
+        return min(later, expires_at + PAY_NOW_GRACE)
+    if expires_at is not None and at < watch_ends(expires_at, at):
+        return min(later, watch_ends(expires_at, at))
     return later
 
 

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from billing.domain.payments import (
     FINAL,
+    IN_FLIGHT,
+    PAY_NOW_GRACE,
+    PAY_NOW_WATCH,
     Attempt,
     AttemptSource,
     AttemptState,
@@ -26,7 +29,7 @@ from billing.domain.payments import (
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
 EXPIRES = AT + timedelta(minutes=30)
 ORDER = "K3F9QZ-42-02-7M2Q9X"
-HOSTED = Attempt(ORDER, 1900, "CAD", AttemptState.PENDING, mch_id="10000701", card_id="",
+HOSTED = Attempt(ORDER, 1900, "CAD", AttemptState.PENDING, mch_id="10000701",
                  source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
 SCHEDULED = Attempt(ORDER, 1900, "CAD", AttemptState.PENDING, mch_id="10000701")
 
@@ -49,16 +52,46 @@ def test_an_unsubmitted_hosted_page_is_looked_up_again_not_resent() -> None:
     assert decide(SCHEDULED, NOT_FOUND, AT).effect is Effect.RESEND_SAME_ORDER
 
 
-def test_a_hosted_page_unpaid_past_its_lifetime_is_abandoned_without_a_decline() -> None:
+def test_a_hosted_page_unpaid_past_its_lifetime_is_watched_without_a_decline() -> None:
     decision = decide(HOSTED, NOT_FOUND, EXPIRES)
-    assert decision.state is AttemptState.FAILED and decision.effect is Effect.RELEASE
+    assert decision.state is AttemptState.WATCHED and decision.effect is Effect.WATCH
+    assert decision.state not in IN_FLIGHT and decision.state not in FINAL
     assert decision.decline is None and decision.reason is not None
     assert "abandoned" in decision.reason
 
 
-def test_an_order_still_settling_past_the_lifetime_is_never_abandoned() -> None:
-    decision = decide(HOSTED, UNSETTLED, EXPIRES + timedelta(days=2))
-    assert decision.state is AttemptState.PENDING and decision.effect is Effect.CHECK_LATER
+def watched(state: AttemptState = AttemptState.WATCHED) -> Attempt:
+    return Attempt(ORDER, 1900, "CAD", state, mch_id="10000701",
+                   source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
+
+
+def test_a_watched_page_is_looked_up_until_the_watch_window_ends_then_closed() -> None:
+    for outcome in (NOT_FOUND, UNSETTLED, Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)):
+        inside = decide(watched(), outcome, EXPIRES + PAY_NOW_WATCH - timedelta(minutes=1))
+        assert (inside.state, inside.effect) == (AttemptState.WATCHED, Effect.CHECK_LATER)
+        after = decide(watched(), outcome, EXPIRES + PAY_NOW_WATCH)
+        assert (after.state, after.effect) == (AttemptState.FAILED, Effect.RELEASE)
+    declined = decide(watched(), DECLINED, EXPIRES + timedelta(days=1))
+    assert (declined.state, declined.effect) == (AttemptState.FAILED, Effect.RELEASE)
+
+
+def test_a_watched_page_paid_late_settles_and_a_duplicate_is_final() -> None:
+    late = decide(watched(), PAID, EXPIRES + timedelta(days=3))
+    assert (late.state, late.effect) == (AttemptState.SUCCEEDED, Effect.SETTLE)
+    again = decide(watched(AttemptState.DUPLICATE), PAID, EXPIRES + timedelta(days=3))
+    assert (again.state, again.effect) == (AttemptState.DUPLICATE, Effect.NONE)
+    assert decide(watched(AttemptState.DUPLICATE), DECLINED, AT).effect is Effect.NONE
+
+
+def test_an_order_still_settling_is_watched_only_after_the_grace_period() -> None:
+    within = decide(HOSTED, UNSETTLED, EXPIRES + PAY_NOW_GRACE - timedelta(minutes=1))
+    assert (within.state, within.effect) == (AttemptState.PENDING, Effect.CHECK_LATER)
+    for outcome in (UNSETTLED, Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)):
+        late = decide(HOSTED, outcome, EXPIRES + PAY_NOW_GRACE)
+        assert (late.state, late.effect) == (AttemptState.WATCHED, Effect.WATCH)
+    # A scheduled attempt is never given up on: only a hosted page has a lifetime.
+    assert decide(SCHEDULED, UNSETTLED, EXPIRES + timedelta(days=30)).state is (
+        AttemptState.PENDING)
 
 
 def test_a_decline_on_the_hosted_page_releases_the_invoice_instead_of_dunning_it() -> None:
@@ -88,11 +121,16 @@ def test_a_hosted_attempt_is_checked_when_its_lifetime_ends() -> None:
     assert check_after(AT, 0, EXPIRES) == AT + timedelta(minutes=1)
     assert check_after(EXPIRES, 2, EXPIRES) == EXPIRES + timedelta(hours=1)
     assert check_after(AT + timedelta(minutes=20), 2) == AT + timedelta(minutes=80)
+    # Past expiry, the grace deadline and the end of the watch are each checked on time.
+    assert check_after(EXPIRES + timedelta(hours=23), 5, EXPIRES) == EXPIRES + PAY_NOW_GRACE
+    end = EXPIRES + PAY_NOW_WATCH
+    assert check_after(end - timedelta(hours=2), 9, EXPIRES) == end
 
 
 OUTCOMES = st.sampled_from([NOT_FOUND, DECLINED, PAID, UNSETTLED,
                             Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)])
-WHEN = st.sampled_from([AT, EXPIRES, EXPIRES + timedelta(hours=1)])
+WHEN = st.sampled_from([AT, EXPIRES, EXPIRES + timedelta(hours=1), EXPIRES + PAY_NOW_GRACE,
+                        EXPIRES + PAY_NOW_WATCH + timedelta(days=1)])
 
 
 @given(st.lists(st.tuples(OUTCOMES, WHEN), max_size=6))
@@ -102,7 +140,9 @@ def test_a_pay_now_attempt_never_dunning_never_resent_and_paid_wins(
         decision = decide(attempt, fact[0], fact[1])
         assert decision.effect not in (Effect.DECLINE, Effect.SETUP_ERROR, Effect.RETRY_SOON,
                                        Effect.RESEND_SAME_ORDER)
-        return Attempt(ORDER, 1900, "CAD", decision.state, mch_id="10000701", card_id="",
+        if attempt.state not in IN_FLIGHT:  # once released, never holds its invoice again
+            assert decision.state not in IN_FLIGHT
+        return Attempt(ORDER, 1900, "CAD", decision.state, mch_id="10000701",
                        source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
 
     end = reduce(step, facts, HOSTED)
@@ -112,3 +152,5 @@ def test_a_pay_now_attempt_never_dunning_never_resent_and_paid_wins(
         assert end.state is not AttemptState.SUCCEEDED
     if end.state in FINAL:
         assert decide(end, NOT_FOUND, EXPIRES + timedelta(days=9)).effect is Effect.NONE
+    if end.state is AttemptState.WATCHED:  # the watch always ends
+        assert decide(end, NOT_FOUND, EXPIRES + PAY_NOW_WATCH).state is AttemptState.FAILED
