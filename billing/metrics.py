@@ -53,7 +53,8 @@ __all__ = ["CHARGE_OUTCOMES", "NOTIFY_RESULTS", "TICKS", "Metrics", "StoreCollec
 
 log = logging.getLogger(__name__)
 
-CHARGE_OUTCOMES = ("succeeded", "failed", "pending", "unknown", "failed_not_sent")
+CHARGE_OUTCOMES = ("succeeded", "failed", "pending", "unknown", "failed_not_sent", "watched",
+                   "duplicate")
 NOTIFY_RESULTS = ("applied", "duplicate", "rejected", "discrepancy", "error")
 TICKS = ("renew", "collect", "reconcile", "dunning", "outbox", "daily")
 """``error``: not stored (database unavailable, answered 503) or stored but applying failed."""

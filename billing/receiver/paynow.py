@@ -161,7 +161,11 @@ def _confirm(deps: Deps, order: str) -> Response:
         return page(404, "Payment not found", "We have no payment under this reference.")
     except Exception:
         log.exception("confirming pay-now %s failed", order)
-        return _unavailable()
+        return _not_confirmed()
+    if result is PayNowResult.REFUNDING:
+        return page(200, "Already paid",
+                    "This invoice was already paid, so this payment is being refunded to your "
+                    "card automatically. You can close this page.")
     if result is PayNowResult.PAID:
         return page(200, "Paid, thank you", "Your payment was received. You can close this page.")
     if result is PayNowResult.PROCESSING:
@@ -170,6 +174,14 @@ def _confirm(deps: Deps, order: str) -> Response:
     return page(200, "Not paid",
                 "Your payment did not go through and nothing was charged. You can try again "
                 "from the link in your email.")
+
+
+def _not_confirmed() -> Response:
+    """The way back from the hosted page: the customer may have paid, so never "nothing was
+    charged" here (that is the click's wording, when no page was opened)."""
+    return page(503, "Payment not confirmed yet",
+                "We could not confirm your payment right now. If you paid, it will be recorded "
+                "and we will email you; please do not pay again.")
 
 
 def _unavailable() -> Response:

@@ -20,11 +20,12 @@ import logging
 import queue
 import threading
 from collections import Counter
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from billing.domain.cards import CardStatus
@@ -55,6 +56,7 @@ from billing.services.isolation import (
 from billing.services.lifecycle import apply_event
 from billing.services.payments import apply_outcome, record_decline
 from billing.services.ports import Deps
+from billing.services.watched import check_watched, has_watched, watched_orders
 from billing.store.models import Card, Customer, Invoice, PaymentAttempt, Subscription
 from billing.store.uow import UnitOfWork
 
@@ -133,11 +135,17 @@ def _preload(session: Session, invoices: list[Invoice]) -> None:
 KIND = "collect.invoice"
 
 
-def _due_invoices(at: datetime) -> list[ColumnElement[bool]]:
+def _due_unchecked(at: datetime) -> list[ColumnElement[bool]]:
     in_flight = exists().where(PaymentAttempt.invoice_id == Invoice.id,
                                PaymentAttempt.state.in_(IN_FLIGHT))
     return [Invoice.status == InvoiceStatus.OPEN, Invoice.next_attempt_at <= at,
             Invoice.total > 0, ~in_flight, not_backed_off(KIND, Invoice.id, at)]
+
+
+def _due_invoices(at: datetime, cleared: Collection[int] = ()) -> list[ColumnElement[bool]]:
+    """Due, and with no watched pay-now order unless this tick has just queried them all
+    (``cleared``): an abandoned page paid late must not be followed by a charge on the card."""
+    return [*_due_unchecked(at), or_(~has_watched(), Invoice.id.in_(list(cleared)))]
 
 
 def _intent_for(session: Session, deps: Deps, invoice: Invoice, prefix: str, at: datetime,
@@ -181,7 +189,8 @@ def _intents(session: Session, made: list[tuple[Invoice, Card, PaymentAttempt]])
 
 
 def create_intents(deps: Deps, at: datetime, limit: int,
-                   failed: list[ItemError] | None = None) -> tuple[list[Intent], int]:
+                   failed: list[ItemError] | None = None,
+                   cleared: Collection[int] = ()) -> tuple[list[Intent], int]:
     """Phase 1: claim due invoices and commit one ``sending`` attempt for each.
 
     The batch is one transaction with a few multi-row statements. If anything in it raises, it
@@ -193,7 +202,7 @@ def create_intents(deps: Deps, at: datetime, limit: int,
     try:
         with UnitOfWork(deps.store) as uow:
             session = uow.session
-            invoices = claim_rows(session, Invoice, _due_invoices(at),
+            invoices = claim_rows(session, Invoice, _due_invoices(at, cleared),
                                   [Invoice.next_attempt_at, Invoice.id], limit)
             claimed = [i.id for i in invoices]
             _preload(session, invoices)
@@ -211,8 +220,8 @@ def create_intents(deps: Deps, at: datetime, limit: int,
             raise  # nothing could be claimed: the tick itself cannot run
         log.exception("charging a batch of %d invoices failed; one at a time", len(claimed))
         done, errors = one_by_one(deps, "collect", KIND, claimed, at,
-                                  lambda session, invoice_id: _intent_one(session, deps,
-                                                                          invoice_id, at))
+                                  lambda session, invoice_id: _intent_one(
+                                      session, deps, invoice_id, at, cleared))
         intents = [i for batch in done for i in batch]
         if failed is not None:
             failed += errors
@@ -220,10 +229,11 @@ def create_intents(deps: Deps, at: datetime, limit: int,
     return intents, len(claimed)
 
 
-def _intent_one(session: Session, deps: Deps, invoice_id: int, at: datetime) -> list[Intent]:
+def _intent_one(session: Session, deps: Deps, invoice_id: int, at: datetime,
+                cleared: Collection[int]) -> list[Intent]:
     invoice = lock_one(session, Invoice, invoice_id)
     if invoice is None or session.scalar(select(Invoice.id).where(
-            Invoice.id == invoice_id, *_due_invoices(at))) is None:
+            Invoice.id == invoice_id, *_due_invoices(at, cleared))) is None:
         return []  # paid, charged or claimed by another worker since the batch failed
     made = _intent_for(session, deps, invoice, order_prefix(session), at, deps.clock.now())
     return _intents(session, [made] if made else [])
@@ -374,6 +384,8 @@ def collect_due(deps: Deps, *, at: datetime | None = None,
     at = at or deps.clock.now()
     size = min(deps.config.batch_size, deps.config.charge_concurrency * 8)
     low_water = deps.config.charge_concurrency * 2
+    # Watched pay-now orders of due invoices first: one paid late settles its invoice here.
+    cleared = check_watched(deps, watched_orders(deps, _due_unchecked(at), deps.config.batch_size))
     recorder = Recorder(deps)
     failed: list[ItemError] = []
     try:
@@ -381,7 +393,7 @@ def collect_due(deps: Deps, *, at: datetime | None = None,
             pending: set[Future[None]] = set()
             more = True
             while more and (stop is None or not stop.is_set()):
-                intents, claimed = create_intents(deps, at, size, failed)
+                intents, claimed = create_intents(deps, at, size, failed, cleared)
                 pending |= {pool.submit(_send_to, deps, recorder, i, stop) for i in intents}
                 more = claimed >= size
                 while more and len(pending) > low_water:

@@ -41,6 +41,7 @@ from billing.services.events import record_event
 from billing.services.invoicing import settle_paid
 from billing.services.lifecycle import apply_event
 from billing.services.ports import EngineConfig
+from billing.services.refunds import refund_duplicate
 from billing.store.models import Card, Invoice, PaymentAttempt, Subscription
 
 NOT_SENT_BACKOFF: tuple[timedelta, ...] = (
@@ -55,7 +56,8 @@ def facts(attempt: PaymentAttempt, config: EngineConfig,
     """The stored attempt as the state machine reads it."""
     return Attempt(attempt.mch_order_no, attempt.amount, attempt.currency,
                    AttemptState(attempt.state), mch_id=config.mch_id,
-                   card_id=attempt.gateway_card_id, pay_order_id=attempt.pay_order_id,
+                   card_id=attempt.gateway_card_id or None,  # "" for pay-now: no card asked
+                   pay_order_id=attempt.pay_order_id,
                    lease_until=attempt.lease_until, card_expiry=card_expiry,
                    source=AttemptSource(attempt.source), expires_at=attempt.expires_at)
 
@@ -101,7 +103,21 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
         _not_sent(session, invoice, attempt, decision, at, source)
     elif decision.effect is Effect.RELEASE:
         _release(session, invoice, attempt, decision, at, source)
+    elif decision.effect is Effect.WATCH:
+        _watch(session, invoice, attempt, decision, at, source)
     return decision
+
+
+def _watch(session: Session, invoice: Invoice, attempt: PaymentAttempt,
+           decision: AttemptDecision, at: datetime, source: str) -> None:
+    """A pay-now page's time is over unpaid: the invoice is released (its schedule and dunning
+    go on) but the order is still looked up, since the customer can pay the open page and its
+    notify may never come; a retry or a new click queries it first (``services.watched``)."""
+    attempt.state = AttemptState.WATCHED
+    attempt.failure_reason = (decision.reason or "not paid in time")[:200]
+    attempt.next_check_at = check_after(at, attempt.check_count, attempt.expires_at)
+    attempt.check_count += 1
+    _log(session, attempt, invoice, at, "payment.pay_now_watched", source, decision.reason)
 
 
 def _release(session: Session, invoice: Invoice, attempt: PaymentAttempt,
@@ -162,7 +178,8 @@ def _discrepancy(session: Session, invoice: Invoice, attempt: PaymentAttempt,
     nothing; if the attempt is unresolved it waits for a query, which is checked the same way."""
     if decision.state is not AttemptState(attempt.state):
         attempt.state = decision.state
-    if attempt.state in (AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN):
+    if attempt.state in (AttemptState.SENDING, AttemptState.PENDING, AttemptState.UNKNOWN,
+                         AttemptState.WATCHED):
         attempt.next_check_at = check_after(at, attempt.check_count, attempt.expires_at)
         attempt.check_count += 1
     if outcome.source is Source.NOTIFY:
@@ -179,24 +196,38 @@ def _discrepancy(session: Session, invoice: Invoice, attempt: PaymentAttempt,
 
 def _succeed(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime,
              source: str) -> None:
-    # A success pays its invoice in the same transaction and nothing reopens an invoice, so only
-    # an invoice that is no longer open can have another succeeded attempt (the partial unique
-    # index on succeeded attempts is the backstop).
-    other = None if invoice.status == InvoiceStatus.OPEN else session.scalar(
-        select(PaymentAttempt.id).where(
-            PaymentAttempt.invoice_id == invoice.id,
-            PaymentAttempt.state == AttemptState.SUCCEEDED, PaymentAttempt.id != attempt.id))
-    if other is not None:
-        attempt.state, attempt.next_check_at = AttemptState.UNKNOWN, None
-        attempt.failure_reason = "charged after the invoice was already paid: refund it"
-        raise_alert(session, at, "alert.double_charge", f"double_charge:{attempt.mch_order_no}",
-                    customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
-                    invoice_id=invoice.id, mch_order_no=attempt.mch_order_no, source=source)
+    """A proven success pays its invoice, if the invoice needed exactly this: open (or written
+    off: money that comes is recorded) with ``attempt.amount`` due. Anything else (already paid
+    by another attempt, credited to zero or below the amount, voided) is money taken twice: the
+    attempt ends ``duplicate`` (final, outside both unique indexes, so any number of them can be
+    recorded), an alert is raised and a refund of it is committed in this same transaction."""
+    due = invoice.total - invoice.amount_paid
+    needed = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and (
+        attempt.amount == due)
+    if not needed:
+        _duplicate(session, invoice, attempt, at, source, due)
         return
     attempt.state, attempt.resolved_at = AttemptState.SUCCEEDED, at
     attempt.next_check_at, attempt.failure_reason = None, None
     _log(session, attempt, invoice, at, "payment.succeeded", source)
     settle_paid(session, invoice, attempt, at)
+
+
+def _duplicate(session: Session, invoice: Invoice, attempt: PaymentAttempt, at: datetime,
+               source: str, due: int) -> None:
+    attempt.state, attempt.resolved_at = AttemptState.DUPLICATE, at
+    attempt.next_check_at = None
+    why = (f"invoice already {invoice.status}" if invoice.status != InvoiceStatus.OPEN
+           else f"{due} due, {attempt.amount} charged")
+    refund = refund_duplicate(session, attempt, at)
+    attempt.failure_reason = (f"charged when not needed ({why}): " + (
+        f"refund {refund.mch_refund_no} started" if refund else "refund it by hand"))[:200]
+    _log(session, attempt, invoice, at, "payment.duplicate", source, attempt.failure_reason)
+    raise_alert(session, at, "alert.double_charge", f"double_charge:{attempt.mch_order_no}",
+                customer_id=invoice.customer_id, subscription_id=invoice.subscription_id,
+                invoice_id=invoice.id, mch_order_no=attempt.mch_order_no, source=source,
+                amount=attempt.amount, reason=why,
+                refund=refund.mch_refund_no if refund else None)
 
 
 def _fail(session: Session, invoice: Invoice, attempt: PaymentAttempt,
@@ -226,7 +257,9 @@ def _setup_refusals(session: Session, invoice: Invoice) -> int:
 def _in_a_row(session: Session, invoice: Invoice, column: Any, value: object,
               limit: int) -> int:
     """How many of the invoice's latest attempts (at most ``limit``) have ``column == value``."""
-    values = session.scalars(select(column).where(PaymentAttempt.invoice_id == invoice.id)
+    # The customer's own pay-now tries are not the schedule's: they break no streak.
+    values = session.scalars(select(column).where(
+        PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.source != AttemptSource.PAY_NOW)
                              .order_by(PaymentAttempt.attempt_no.desc()).limit(limit))
     count = 0
     for found in values:

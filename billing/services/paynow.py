@@ -14,8 +14,11 @@ The money path is the collection's, with the customer as the sender:
 3. **Settle** from the signed notify, or from ``cc_query`` when the browser comes back
    (``confirm_pay_now``): the return URL's own parameters are unsigned and never read.
 
-A page that is never paid ends as abandoned in the reconcile tick after its lifetime, without
-any effect on the invoice's dunning (``decide`` owns these rules, ``billing.domain.payments``).
+A page that is never paid is **watched** by the reconcile tick after its lifetime, without any
+effect on the invoice's dunning, and looked up for a late payment for ``PAY_NOW_WATCH``
+(``decide`` owns these rules, ``billing.domain.payments``); a new click or a scheduled retry
+queries the invoice's watched orders first (``billing.services.watched``). A payment the invoice
+did not need (a second tab, a page paid after a credit) ends ``duplicate`` and is refunded.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from billing.domain.invoices import InvoiceStatus
 from billing.domain.payments import (
     IN_FLIGHT,
+    PAID_STATES,
     AttemptSource,
     AttemptState,
     Outcome,
@@ -46,6 +50,7 @@ from billing.services.events import record_event
 from billing.services.installation import new_nonce, order_prefix
 from billing.services.links import pay_now_url, pay_return_url
 from billing.services.ports import Deps, EngineConfig
+from billing.services.watched import check_invoice
 from billing.store.models import Customer, Invoice, PaymentAttempt
 from billing.store.uow import UnitOfWork
 
@@ -89,6 +94,8 @@ class PayNowResult(StrEnum):
     PAID = "paid"
     NOT_PAID = "not_paid"
     PROCESSING = "processing"
+    REFUNDING = "refunding"
+    """This payment was taken but the invoice did not need it: it is being refunded."""
 
 
 def _view(invoice: Invoice, customer: Customer, merchant: str) -> PayNowView:
@@ -170,10 +177,14 @@ def _create_intent(deps: Deps, invoice_id: int, at: datetime) -> _Intent:
 def start_pay_now(deps: Deps, invoice_id: int) -> str:
     """The customer clicked "Pay now": commit the attempt, open the hosted page, return its URL.
 
+    The invoice's watched pages (abandoned earlier, still payable) are queried first: one
+    paid late settles the invoice and this click then finds it paid (``InvoiceNotPayable``).
     Raises ``InvoiceNotPayable``, ``PaymentInProgress`` (nothing sent) or ``PayNowUnavailable``
     (the gateway refused or could not be reached; the attempt is closed or left to
     reconciliation, never re-sent blindly).
     """
+    if not check_invoice(deps, invoice_id):  # an earlier page may have been paid: ask first
+        raise PayNowUnavailable("an earlier payment page could not be checked")
     intent = _create_intent(deps, invoice_id, deps.clock.now())
     try:
         reply = deps.gateway.cc_purchase(
@@ -206,7 +217,7 @@ def confirm_pay_now(deps: Deps, mch_order_no: str) -> PayNowResult:
         if attempt is None:
             raise NotFound(f"no pay-now payment {mch_order_no}")
         attempt_id, state = attempt.id, AttemptState(attempt.state)
-    if state is not AttemptState.SUCCEEDED:
+    if state not in PAID_STATES:
         try:
             outcome = outcome_of_query(deps.gateway.cc_query(mch_order_no=mch_order_no))
         except GatewayError as exc:
@@ -224,6 +235,8 @@ def _result(deps: Deps, attempt_id: int) -> PayNowResult:
         assert attempt is not None
         invoice = uow.session.get(Invoice, attempt.invoice_id)
         assert invoice is not None
+        if attempt.state == AttemptState.DUPLICATE:
+            return PayNowResult.REFUNDING
         if attempt.state == AttemptState.SUCCEEDED or invoice.status == InvoiceStatus.PAID:
             return PayNowResult.PAID
         if attempt.state in IN_FLIGHT:

@@ -10,7 +10,10 @@ leased, then looked up with ``cc_query`` by its ``mchOrderNo`` outside any trans
   after a database restore that issued a number again) -> a discrepancy: nothing is applied,
   an alert is raised, and it is looked up again on the backoff;
 * **no such order** for a pay-now attempt -> the customer has not paid the hosted page yet:
-  looked up again until its lifetime ends, then closed as abandoned (``decide`` says which);
+  looked up again until its lifetime ends, then **watched** (``decide`` says which): no longer
+  holding its invoice, but still looked up on the backoff for ``PAY_NOW_WATCH``, so a late
+  payment of the still-open page is recorded even if its notify never comes; a pay-now order
+  unsettled or unanswered a grace period past its lifetime is watched the same way;
 * **no such order** otherwise -> the request never took effect, so the *same* order number is
   sent again: the gateway charges a ``mchOrderNo`` at most once, so this can never
   double-charge, whereas a new number could if the first request were merely delayed;
@@ -38,6 +41,7 @@ from billing.domain.payments import (
     IN_FLIGHT,
     AttemptSource,
     AttemptState,
+    Outcome,
     OutcomeKind,
     Source,
     next_check,
@@ -71,7 +75,8 @@ KIND = "reconcile.attempt"
 
 def _claim(deps: Deps, at: datetime, limit: int) -> list[Intent]:
     unresolved = or_(
-        and_(PaymentAttempt.state.in_([AttemptState.PENDING, AttemptState.UNKNOWN]),
+        and_(PaymentAttempt.state.in_([AttemptState.PENDING, AttemptState.UNKNOWN,
+                                       AttemptState.WATCHED]),
              PaymentAttempt.next_check_at <= at, lease_free(PaymentAttempt, at)),
         and_(PaymentAttempt.state == AttemptState.SENDING,
              or_(PaymentAttempt.lease_until.is_(None), PaymentAttempt.lease_until < at)),
@@ -166,11 +171,16 @@ def resolve(deps: Deps, intent: Intent, at: datetime) -> str:
     try:
         reply = deps.gateway.cc_query(mch_order_no=intent.mch_order_no)
     except GatewayError as exc:
+        if intent.hosted:  # decide() owns a hosted page's deadlines, unanswered included
+            return record(deps, intent.attempt_id, Outcome(
+                OutcomeKind.NO_ANSWER, Source.QUERY, reason=type(exc).__name__))
         return _check_failed(deps, intent.attempt_id, at, type(exc).__name__)
     crashpoint("after_query")
     outcome = outcome_of_query(reply)
-    if outcome.kind is OutcomeKind.NOT_FOUND and not intent.hosted:
-        return _resend_same_order(deps, intent, at)  # a hosted page: decide() waits or abandons
+    if intent.hosted:
+        return record(deps, intent.attempt_id, outcome)
+    if outcome.kind is OutcomeKind.NOT_FOUND:
+        return _resend_same_order(deps, intent, at)
     if outcome.kind is OutcomeKind.NO_ANSWER:
         return _check_failed(deps, intent.attempt_id, at, outcome.reason or "no answer")
     return record(deps, intent.attempt_id, outcome)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,10 +74,19 @@ def _view(session: Session, refund: Refund) -> RefundView:
                       refund.mch_refund_no, refund.credit_note_number, refund.reason)
 
 
+def _of_duplicates(invoice_id: int) -> Any:
+    """Refunds of duplicate charges: money that never counted as the invoice's payment."""
+    return Refund.payment_attempt_id.in_(select(PaymentAttempt.id).where(
+        PaymentAttempt.invoice_id == invoice_id,
+        PaymentAttempt.state == AttemptState.DUPLICATE))
+
+
 def refundable(session: Session, invoice: Invoice) -> int:
-    """What may still be refunded: paid, minus refunded, minus refunds still in flight."""
+    """What may still be refunded: paid, minus refunded, minus refunds still in flight (a
+    duplicate charge's refund is not taken from the invoice's payment)."""
     in_flight = session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
-        Refund.invoice_id == invoice.id, Refund.state.in_(IN_FLIGHT)))
+        Refund.invoice_id == invoice.id, Refund.state.in_(IN_FLIGHT),
+        ~_of_duplicates(invoice.id)))
     return invoice.amount_paid - invoice.amount_refunded - int(in_flight or 0)
 
 
@@ -123,6 +133,47 @@ def _start(deps: Deps, number: str, kind: RefundKind, amount: int | None,
         return refund.id, refund.mch_refund_no, paid.pay_order_id, amount
 
 
+def duplicate_refund_number(mch_order_no: str) -> str:
+    """The refund number of a duplicate charge, derived from its order number so that it is the
+    same however often it is computed: ``D`` + the order number (which carries the installation
+    prefix and a nonce; its dash sits one place later than in any order or operator refund
+    number, so it can be neither). An order number of 30 characters loses its first one, never
+    its nonce.
+
+    >>> duplicate_refund_number("K3F9QZ-123-01-7M2Q9X")
+    'DK3F9QZ-123-01-7M2Q9X'
+    """
+    return ("D" + mch_order_no)[-30:]
+
+
+def refund_duplicate(session: Session, attempt: PaymentAttempt, at: datetime) -> Refund | None:
+    """Commit, in the caller's transaction (the one that proves the duplicate), the refund of a
+    charge the invoice did not need: state ``sending`` and due now, so the reconcile tick's
+    ``resolve_due_refunds`` looks its number up and only then sends it, under that same number
+    (exactly once, as every refund). None when the charge has no gateway order id to refund
+    against (the caller's alert then asks for a refund by hand)."""
+    if attempt.pay_order_id is None:
+        return None
+    number = duplicate_refund_number(attempt.mch_order_no)
+    existing = session.scalar(select(Refund).where(Refund.mch_refund_no == number))
+    if existing is not None:
+        return existing
+    refund = Refund(invoice_id=attempt.invoice_id, payment_attempt_id=attempt.id,
+                    kind=RefundKind.REFUND, mch_refund_no=number, amount=attempt.amount,
+                    currency=attempt.currency, state=AttemptState.SENDING,
+                    reason="duplicate charge: the invoice did not need it", created_at=at,
+                    next_check_at=at, check_count=0)
+    session.add(refund)
+    record_event(session, at, "refund.started", invoice_id=attempt.invoice_id,
+                 amount=attempt.amount, mch_refund_no=number, duplicate=attempt.mch_order_no)
+    return refund
+
+
+def _is_duplicate_refund(session: Session, refund: Refund) -> bool:
+    attempt = session.get(PaymentAttempt, refund.payment_attempt_id)
+    return attempt is not None and attempt.state == AttemptState.DUPLICATE
+
+
 def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None,
                config: EngineConfig) -> None:
     """Money went back: count it once. Even a refund recorded as failed or not sent counts when
@@ -132,7 +183,8 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
         return
     invoice = session.get(Invoice, refund.invoice_id, with_for_update=True)
     assert invoice is not None
-    if invoice.amount_refunded + refund.amount > invoice.amount_paid:
+    duplicate = _is_duplicate_refund(session, refund)
+    if not duplicate and invoice.amount_refunded + refund.amount > invoice.amount_paid:
         refund.state, refund.next_check_at = AttemptState.UNKNOWN, None
         raise_alert(session, at, "alert.refund_overrun", f"refund_overrun:{refund.id}",
                     invoice_id=invoice.id, customer_id=invoice.customer_id,
@@ -143,10 +195,11 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
     refund.next_check_at = None
     refund.pay_order_id = refund.pay_order_id or pay_order_id
     refund.credit_note_number = f"CN-{refund.id:07d}"
-    invoice.amount_refunded += refund.amount
+    if not duplicate:  # a duplicate was never part of the invoice's payment
+        invoice.amount_refunded += refund.amount
     record_event(session, at, f"{refund.kind}.succeeded", invoice_id=invoice.id,
                  customer_id=invoice.customer_id, amount=refund.amount,
-                 credit_note=refund.credit_note_number)
+                 credit_note=refund.credit_note_number, duplicate=duplicate)
     queue_refund_issued(session, config, refund, invoice, at)
 
 

@@ -251,7 +251,9 @@ def test_an_abandoned_page_ends_without_a_decline_and_retries_carry_on(
     clock.set(clock.now() + deps.config.pay_now_lifetime)
     reconcile(deps)
     ended = attempts(store)[-1]
-    assert ended.state == "failed" and ended.decline_kind is None
+    # Watched, not in flight: it holds nothing up, but a late payment would still be seen.
+    assert ended.state == "watched" and ended.decline_kind is None
+    assert ended.next_check_at is not None
     assert ended.failure_reason is not None and "abandoned" in ended.failure_reason
     after = the_invoice(store)
     assert (after.status, after.next_attempt_at, after.dunning_step) == (
@@ -290,7 +292,7 @@ def test_a_lost_answer_to_cc_purchase_is_looked_up_never_resent(
 ) -> None:
     """The gateway opened a page but its answer was lost: the customer is told to try later,
     the attempt is unknown (it blocks no retry for longer than its lifetime), and it is only
-    ever looked up with cc_query, then closed as abandoned, never sent again."""
+    ever looked up with cc_query, then watched as abandoned, never sent again."""
     invoice = in_dunning(deps)
     before = the_invoice(store)
     sandbox.set_faults(drop_after_charge_rate=1.0, endpoints=("cc_purchase",))
@@ -304,7 +306,7 @@ def test_a_lost_answer_to_cc_purchase_is_looked_up_never_resent(
     clock.set(clock.now() + deps.config.pay_now_lifetime)
     reconcile(deps)
     ended = attempts(store)[-1]
-    assert ended.state == "failed" and ended.decline_kind is None
+    assert ended.state == "watched" and ended.decline_kind is None
     assert sandbox.request_count("cc_purchase") == 1
     assert sandbox.request_count("cc_query", unknown.mch_order_no) >= 1
     after = the_invoice(store)
