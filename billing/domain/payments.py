@@ -468,8 +468,9 @@ def check_after(at: datetime, checks_done: int, expires_at: datetime | None = No
 def render_table() -> str:
     """The state machine as Markdown: one row per outcome (matching the attempt), one column per
     state; a cell is the state after and the effect on the invoice. Any outcome that does not
-    match the attempt is a discrepancy whatever the state (not shown)."""
-    states = list(AttemptState)
+    match the attempt is a discrepancy whatever the state (not shown). The table is a scheduled
+    attempt's, so ``watched`` (a pay-now state only) has no column."""
+    states = [s for s in AttemptState if s is not AttemptState.WATCHED]
     head = "| learned | " + " | ".join(s.value for s in states) + " |"
     rule = "|---|" + "---|" * len(states)
     rows = []

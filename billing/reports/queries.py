@@ -76,18 +76,26 @@ def invoice_outcomes(conn: Connection, r: ReportRange) -> dict[str, dict[str, Ta
 
 
 def _refunds(r: ReportRange, *, by_kind: bool) -> AnySelect:
+    """Refunds that succeeded in range. By kind (the invoice summary), only the invoices' own
+    refunds: a duplicate charge's refund gives back money the invoice never counted. As cash
+    (``by_kind=False``), every refund, since ``cash`` counts the duplicate charges too."""
     kind = Refund.kind if by_kind else literal("any")
+    own = Refund.payment_attempt_id.not_in(select(PaymentAttempt.id).where(
+        PaymentAttempt.state == AttemptState.DUPLICATE.value))
     return (select(Refund.currency, kind, func.count(func.distinct(Refund.invoice_id)),
                    sum_of(Refund.amount))
-            .where(Refund.state == AttemptState.SUCCEEDED.value, within(Refund.resolved_at, r))
+            .where(Refund.state == AttemptState.SUCCEEDED.value, within(Refund.resolved_at, r),
+                   *([own] if by_kind else []))
             .group_by(Refund.currency, *([Refund.kind] if by_kind else [])))
 
 
 def cash(conn: Connection, r: ReportRange) -> dict[str, Cash]:
-    """currency -> charges that succeeded in range, refunds and voids that succeeded in range."""
+    """currency -> charges that succeeded in range (duplicates included: the money came in, and
+    their refunds are counted going out), refunds and voids that succeeded in range."""
     collected = {currency: amount for currency, amount in conn.execute(
         select(PaymentAttempt.currency, sum_of(PaymentAttempt.amount))
-        .where(PaymentAttempt.state == AttemptState.SUCCEEDED.value,
+        .where(PaymentAttempt.state.in_([AttemptState.SUCCEEDED.value,
+                                         AttemptState.DUPLICATE.value]),
                within(PaymentAttempt.resolved_at, r))
         .group_by(PaymentAttempt.currency))}
     refunded = {currency: amount for currency, _, _, amount

@@ -18,6 +18,8 @@ from billing.domain.payments import PAY_NOW_GRACE, PAY_NOW_WATCH
 from billing.gateway.replies import GatewayReply, OrderInfo
 from billing.metrics import Metrics
 from billing.receiver import ReceiverServer
+from billing.reports import queries
+from billing.reports.period import report_range
 from billing.sandbox import DEFAULT_MERCHANT, SandboxServer, cards
 from billing.services.collection import collect_due
 from billing.services.dunning import run_dunning
@@ -157,6 +159,18 @@ def test_two_tabs_the_second_paid_first_the_late_one_is_a_refunded_duplicate(
     assert (paid.status, paid.amount_paid, paid.amount_refunded) == ("paid", paid.total, 0)
     reconcile(deps)  # exactly once: nothing sent again
     assert refunded(sandbox, first.mch_order_no) == first.amount and len(refunds(store)) == 1
+    # Reports: both charges came in as cash and one went back; the invoice was not refunded,
+    # and it was recovered once, by pay-now.
+    now = clock.now()
+    span = report_range(now.date() - timedelta(days=60), now.date(), "UTC",
+                        now + timedelta(seconds=1))
+    with store.engine.connect() as conn:
+        money = queries.cash(conn, span)["CAD"]
+        outcomes = queries.invoice_outcomes(conn, span)["CAD"]
+        funnel = queries.dunning_funnel(conn, span)["CAD"]
+    assert (money.collected, money.refunded) == (first.amount + second.amount, first.amount)
+    assert outcomes["refunded"].count == 0
+    assert funnel.stages["recovered_by_pay_now"].count == 1
 
 
 def test_a_second_click_after_the_old_page_was_paid_settles_with_it_and_opens_nothing(
