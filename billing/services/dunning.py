@@ -169,9 +169,11 @@ def _send_notice(session: Session, sub: Subscription, invoice: Invoice, plan: Du
 
 
 def _last_reason(session: Session, invoice: Invoice) -> str | None:
+    # The schedule's own decline: a pay-now's "abandoned" or hosted-page reason is not why the
+    # card on file failed.
     return session.scalar(select(PaymentAttempt.failure_reason).where(
-        PaymentAttempt.invoice_id == invoice.id).order_by(PaymentAttempt.attempt_no.desc())
-        .limit(1))
+        PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.source != "pay_now")
+        .order_by(PaymentAttempt.attempt_no.desc()).limit(1))
 
 
 def _final_action(session: Session, sub: Subscription, action: FinalAction,

@@ -23,6 +23,7 @@ from billing.reports.period import report_range
 from billing.sandbox import DEFAULT_MERCHANT, SandboxServer, cards
 from billing.services.collection import collect_due
 from billing.services.dunning import run_dunning
+from billing.services.explain import explain_invoice
 from billing.services.invoicing import reduce_open_invoice
 from billing.services.paynow import InvoiceNotPayable, PaymentInProgress, start_pay_now
 from billing.services.ports import Deps
@@ -218,6 +219,10 @@ def test_every_late_duplicate_is_recorded_alerted_and_refunded(
     assert [r.state for r in refunds(store)] == ["succeeded", "succeeded"]
     assert all(refunded(sandbox, a.mch_order_no) == a.amount for a in dupes)
     assert charged(sandbox, store) == 3 and the_invoice(store).amount_refunded == 0
+    with UnitOfWork(store) as uow:  # `billing explain` tells the story
+        told = [step.text for step in explain_invoice(uow, invoice.number).history]
+    for dupe in dupes:
+        assert any(dupe.mch_order_no in t and "duplicate" in t for t in told), told
 
 
 def test_an_invoice_credited_to_zero_then_paid_on_the_old_page_refunds_the_payment(
