@@ -14,7 +14,18 @@ import requests
 from sqlalchemy import select
 
 from billing.clock import FixedClock
-from billing.domain.payments import PAY_NOW_GRACE, PAY_NOW_WATCH
+from billing.domain.payments import (
+    PAY_NOW_GRACE,
+    PAY_NOW_WATCH,
+    AttemptSource,
+    AttemptState,
+    Claims,
+    Effect,
+    Outcome,
+    OutcomeKind,
+    Source,
+    decide,
+)
 from billing.gateway.replies import GatewayReply, OrderInfo
 from billing.metrics import Metrics
 from billing.receiver import ReceiverServer
@@ -22,14 +33,16 @@ from billing.reports import queries
 from billing.reports.period import report_range
 from billing.sandbox import DEFAULT_MERCHANT, SandboxServer, cards
 from billing.services.collection import collect_due
+from billing.services.dunning import _last_reason as last_decline_reason
 from billing.services.dunning import run_dunning
 from billing.services.explain import explain_invoice
 from billing.services.invoicing import reduce_open_invoice
+from billing.services.payments import facts
 from billing.services.paynow import InvoiceNotPayable, PaymentInProgress, start_pay_now
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile
 from billing.store.engine import Store
-from billing.store.models import Alert, Invoice, Refund
+from billing.store.models import Alert, Invoice, PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
 from tests.receiver.helpers import all_applied, subscribe, wait_until
 from tests.receiver.test_receiver_paynow import (
@@ -326,3 +339,32 @@ def test_a_page_reported_unsettled_forever_stops_holding_the_invoice_after_the_g
     clock.set(expires + PAY_NOW_WATCH + timedelta(days=1))
     reconcile(deps)
     assert attempts(store)[1].state == "failed"  # the watch ends
+
+
+def test_dunning_names_the_cards_decline_not_an_abandoned_pay_now(
+    receiver: ReceiverServer, deps: Deps, store: Store, sandbox: SandboxServer,
+    clock: FixedClock, http: requests.Session,
+) -> None:
+    invoice = in_dunning(deps)
+    hosted_page(http, receiver, deps, sandbox, invoice.id)
+    abandon(deps, clock)
+    scheduled, hosted = attempts(store)
+    assert hosted.failure_reason is not None and "abandoned" in hosted.failure_reason
+    with UnitOfWork(store) as uow:
+        inv = uow.session.get(Invoice, invoice.id)
+        assert inv is not None
+        assert last_decline_reason(uow.session, inv) == scheduled.failure_reason
+
+
+def test_a_card_id_in_an_answer_about_a_pay_now_order_is_no_discrepancy(deps: Deps) -> None:
+    """A pay-now attempt asked for no card (the customer typed one on the gateway's page), so a
+    ``cardId`` in the gateway's answer contradicts nothing."""
+    attempt = PaymentAttempt(mch_order_no="K3F9QZ-42-02-7M2Q9X", amount=1850, currency="CAD",
+                             gateway_card_id="", state=AttemptState.PENDING,
+                             source=AttemptSource.PAY_NOW,
+                             attempt_no=2, check_count=0)
+    asked = facts(attempt, deps.config)
+    said = Claims(mch_order_no=attempt.mch_order_no, amount=1850, currency="CAD",
+                  card_id="C-TYPED-1", pay_order_id="P1", status=2)
+    decision = decide(asked, Outcome(OutcomeKind.PAID, Source.QUERY, said), deps.clock.now())
+    assert asked.card_id is None and decision.effect is Effect.SETTLE
