@@ -217,19 +217,23 @@ def confirm_pay_now(deps: Deps, mch_order_no: str) -> PayNowResult:
         if attempt is None:
             raise NotFound(f"no pay-now payment {mch_order_no}")
         attempt_id, state = attempt.id, AttemptState(attempt.state)
-    if state not in PAID_STATES:
+    answered = state in PAID_STATES
+    if not answered:
         try:
             outcome = outcome_of_query(deps.gateway.cc_query(mch_order_no=mch_order_no))
         except GatewayError as exc:
             log.warning("pay-now return: cc_query for %s failed: %s", mch_order_no,
                         type(exc).__name__)
         else:
-            if outcome.kind is not OutcomeKind.NO_ANSWER:
+            answered = outcome.kind is not OutcomeKind.NO_ANSWER
+            if answered:
                 record(deps, attempt_id, outcome)
-    return _result(deps, attempt_id)
+    return _result(deps, attempt_id, answered)
 
 
-def _result(deps: Deps, attempt_id: int) -> PayNowResult:
+def _result(deps: Deps, attempt_id: int, answered: bool) -> PayNowResult:
+    """What the return page says; a watched page the gateway could not be asked about may have
+    been paid just now, so it is "processing", never "nothing was charged"."""
     with UnitOfWork(deps.store) as uow:
         attempt = uow.session.get(PaymentAttempt, attempt_id)
         assert attempt is not None
@@ -239,6 +243,7 @@ def _result(deps: Deps, attempt_id: int) -> PayNowResult:
             return PayNowResult.REFUNDING
         if attempt.state == AttemptState.SUCCEEDED or invoice.status == InvoiceStatus.PAID:
             return PayNowResult.PAID
-        if attempt.state in IN_FLIGHT:
+        if attempt.state in IN_FLIGHT or (
+                attempt.state == AttemptState.WATCHED and not answered):
             return PayNowResult.PROCESSING
         return PayNowResult.NOT_PAID

@@ -368,3 +368,21 @@ def test_a_card_id_in_an_answer_about_a_pay_now_order_is_no_discrepancy(deps: De
                   card_id="C-TYPED-1", pay_order_id="P1", status=2)
     decision = decide(asked, Outcome(OutcomeKind.PAID, Source.QUERY, said), deps.clock.now())
     assert asked.card_id is None and decision.effect is Effect.SETTLE
+
+
+def test_returning_from_a_watched_page_that_cannot_be_checked_never_says_nothing_was_charged(
+    receiver: ReceiverServer, deps: Deps, store: Store, sandbox: SandboxServer,
+    clock: FixedClock, metrics: Metrics, http: requests.Session,
+) -> None:
+    invoice = in_dunning(deps)
+    tab = hosted_page(http, receiver, deps, sandbox, invoice.id)
+    abandon(deps, clock)
+    sandbox.set_faults(drop_after_charge_rate=1.0, endpoints=("cc_query",),
+                       delayed_notify_rate=1.0, notify_delay_ms=3_600_000)
+    back = pay(http, tab, cards.APPROVE)
+    assert back.status_code == 202 and "Nothing was charged" not in back.text
+    assert "nothing was charged" not in back.text
+    sandbox.clear_faults()
+    clock.set(clock.now() + timedelta(days=1))
+    reconcile(deps)
+    assert states(store)[-1] == ("pay_now", "succeeded") and the_invoice(store).status == "paid"
