@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from billing.store.engine import Store
@@ -128,6 +129,23 @@ def test_only_one_attempt_per_invoice_may_succeed(store: Store) -> None:
         uow.session.add(_attempt(ids["invoice"], 1, "succeeded"))
         uow.commit()
     _fails(store, _attempt(ids["invoice"], 2, "succeeded"))
+
+
+def test_watched_and_duplicate_attempts_sit_outside_both_unique_indexes(store: Store) -> None:
+    """Any number of duplicates (each a late success the invoice did not need) and of watched
+    pay-now pages beside one success and one attempt in flight: recording one never fails."""
+    ids = _seed(store)
+    with UnitOfWork(store) as uow:
+        uow.session.add_all([_attempt(ids["invoice"], 1, "watched"),
+                             _attempt(ids["invoice"], 2, "watched"),
+                             _attempt(ids["invoice"], 3, "succeeded"),
+                             _attempt(ids["invoice"], 4, "duplicate"),
+                             _attempt(ids["invoice"], 5, "duplicate"),
+                             _attempt(ids["invoice"], 6, "pending")])
+        uow.commit()
+    with UnitOfWork(store) as uow, pytest.raises(IntegrityError):  # the CHECK still lists them
+        uow.session.execute(text("UPDATE payment_attempts SET state = 'parked' "
+                                 "WHERE attempt_no = 1"))
 
 
 def test_naive_datetimes_never_reach_the_store(store: Store) -> None:
