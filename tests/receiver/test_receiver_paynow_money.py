@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -38,7 +39,12 @@ from billing.services.dunning import run_dunning
 from billing.services.explain import explain_invoice
 from billing.services.invoicing import reduce_open_invoice
 from billing.services.payments import facts
-from billing.services.paynow import InvoiceNotPayable, PaymentInProgress, start_pay_now
+from billing.services.paynow import (
+    InvoiceNotPayable,
+    PaymentInProgress,
+    PayNowUnavailable,
+    start_pay_now,
+)
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile
 from billing.store.engine import Store
@@ -386,3 +392,34 @@ def test_returning_from_a_watched_page_that_cannot_be_checked_never_says_nothing
     clock.set(clock.now() + timedelta(days=1))
     reconcile(deps)
     assert states(store)[-1] == ("pay_now", "succeeded") and the_invoice(store).status == "paid"
+
+
+class RefusingGateway:
+    """Every purchase, hosted or by token, refused as a set-up error (``retCode=FAIL``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def cc_purchase(self, **kw: Any) -> Any:
+        return GatewayReply("cc_purchase", "FAIL", "sign error", None)
+
+    def cc_purchasewithtoken(self, **kw: Any) -> Any:
+        return GatewayReply("cc_purchasewithtoken", "FAIL", "sign error", None)
+
+
+def test_a_refused_pay_now_does_not_lengthen_the_schedules_set_up_backoff(
+    receiver: ReceiverServer, deps: Deps, store: Store, clock: FixedClock,
+) -> None:
+    invoice = in_dunning(deps)
+    deps = replace(deps, gateway=RefusingGateway(deps.gateway))
+    with pytest.raises(PayNowUnavailable):
+        start_pay_now(deps, invoice.id)
+    assert attempts(store)[-1].decline_kind == "setup"  # the customer's try, refused
+    clock.set(the_invoice(store).next_attempt_at)  # type: ignore[arg-type]
+    collect_due(deps)
+    assert states(store)[-1] == ("scheduled", "failed")
+    # The schedule's first refusal: an hour, as if the customer had not clicked (not 4 h).
+    assert the_invoice(store).next_attempt_at == clock.now() + timedelta(hours=1)
