@@ -7,7 +7,7 @@ refunded automatically. Both partial unique indexes name their states explicitly
 unchanged; only the state CHECKs grow.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0009'
-down_revision: str | None = '0006'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
