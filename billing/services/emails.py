@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing.documents.formatting import LOCALES, Formatter
@@ -69,8 +70,10 @@ def queue(session: Session, config: EngineConfig, customer: Customer, template: 
 
     A customer address that is not one mailbox must never undo the change being recorded (a
     payment that settled, a refund that went through): the email is skipped and an
-    ``alert.email_undeliverable`` raised. ``strict`` (dunning, card expiry: ticks that retry
-    the item once the address is fixed) raises ``InvalidInput`` instead.
+    ``alert.email_undeliverable`` raised. Neither may an email that cannot be rendered: it is
+    skipped with an ``alert.email_render_failed`` (the error class only, never the customer's
+    data). ``strict`` (dunning, card expiry: ticks that retry the item once the address or the
+    template is fixed) raises instead.
     """
     full = {"merchant_name": config.merchant_name, "customer_name": customer.name, **context}
     try:
@@ -85,6 +88,18 @@ def queue(session: Session, config: EngineConfig, customer: Customer, template: 
         raise_alert(session, at, "alert.email_undeliverable", f"email_undeliverable:{key}",
                     customer_id=customer.id, invoice_id=invoice_id, template=template,
                     why=str(exc)[:200])
+        return False
+    except SQLAlchemyError:
+        raise  # the transaction itself is broken: nothing here can be recorded
+    except Exception as exc:  # an email must never undo the money it reports
+        if strict:
+            raise
+        # A template that cannot be rendered at all (a bug in a shipped file: a merchant's
+        # broken override already falls back to it) skips the email, not the payment.
+        log.error("email %s not queued: %s in template %s", key, type(exc).__name__, template)
+        raise_alert(session, at, "alert.email_render_failed", f"email_render_failed:{key}",
+                    customer_id=customer.id, invoice_id=invoice_id, template=template,
+                    error=type(exc).__name__)
         return False
     return row is not None
 

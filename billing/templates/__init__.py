@@ -194,23 +194,54 @@ def render_email(
     if templates_dir is not None:
         try:
             return _render(environment(templates_dir), template, locale, full)
-        except JinjaTemplateError as exc:
+        except Exception as exc:
+            # Not only Jinja's errors: a file saved in Latin-1 (UnicodeDecodeError), ``1//0``
+            # or a filter on the wrong type raise plain Python errors, and this render runs
+            # inside the transaction of a payment the gateway already took.
             if strict:
                 raise OverrideError(f"your template for {template!r} ({locale}) failed: "
                                     f"{_why(exc)}") from exc
-            log.error("the override of email %s (%s) in %s failed, the shipped template was "
-                      "used: %s", template, locale, templates_dir, _why(exc))
+            log.error("the override of email %s (%s) failed in %s (%s); the shipped template "
+                      "was used", template, locale, _override_file(exc, templates_dir),
+                      _log_reason(exc))
     try:
         return _render(environment(None), template, locale, full)
     except JinjaTemplateError as exc:
         raise TemplateError(f"email template {template!r}: {_why(exc)}") from exc
 
 
-def _why(exc: JinjaTemplateError) -> str:
+def _why(exc: Exception) -> str:
+    """The error for the merchant's own eyes (``billing emails preview``): where and what."""
     if isinstance(exc, TemplateNotFound):
         return f"missing file {exc.name}"
     if isinstance(exc, TemplateSyntaxError):
         return f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}"
+    where = _j2_frame(exc)
+    message = exc.message if isinstance(exc, JinjaTemplateError) else None
+    return f"{where + ': ' if where else ''}{message or f'{type(exc).__name__}: {exc}'}"
+
+
+def _log_reason(exc: Exception) -> str:
+    """What the log may say: Jinja's own message names the template's fault (an undefined
+    name, a syntax error); any other error's message may quote the values it was given (the
+    customer's data), so only its class is logged."""
+    if isinstance(exc, JinjaTemplateError):
+        return f"{type(exc).__name__}: {_why(exc)}"
+    return type(exc).__name__
+
+
+def _j2_frame(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost template frame of the traceback, if any."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
-    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
-    return f"{where}{exc.message or exc}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
+def _override_file(exc: Exception, templates_dir: Path) -> str:
+    """Which of the merchant's files failed, for the log: the template frame or the file named
+    by a syntax error; a file that could not even be read (wrong encoding) names no frame, so
+    the folder is named instead."""
+    if isinstance(exc, TemplateSyntaxError) and exc.filename:
+        return str(exc.filename)
+    if isinstance(exc, TemplateNotFound):
+        return f"{templates_dir} ({exc.name})"
+    return _j2_frame(exc) or str(templates_dir)
