@@ -35,7 +35,9 @@ hosted ``cc_purchase`` page, so three rules differ, all of them here and nowhere
   the in-flight set (it blocks neither a retry nor a new click) but still looked up on the
   backoff for ``PAY_NOW_WATCH`` after ``expires_at``, because the customer can still pay the
   open page and its notify may never come; a late "paid" is recorded like any other, and only
-  at the end of the window does a watched attempt end ``failed``;
+  at the end of the window, on the gateway's "no such order", does a watched attempt end
+  ``failed`` (an order still processing, or a gateway that cannot be asked, stays watched on
+  the daily backoff and is flagged ``overdue`` so that a person looks);
 * an order still unsettled (status 0/1), or without a usable answer, ``PAY_NOW_GRACE`` after
   ``expires_at`` is watched too: it no longer holds the invoice, and a late "paid" still counts.
 
@@ -236,6 +238,10 @@ class AttemptDecision:
     reason: str | None = None
     decline: DeclineKind | None = None
     mismatched: tuple[str, ...] = ()
+    overdue: bool = False
+    """A watched page past its watch window that the gateway still reports as processing or
+    cannot be asked about: it is kept watched (it may yet be paid) and a person must look; the
+    services raise ``alert.pay_now_watch_overdue`` once for it."""
 
     @property
     def changed(self) -> bool:
@@ -421,7 +427,11 @@ def _decide_hosted(attempt: Attempt, outcome: Outcome, at: datetime,
 def _decide_watched(attempt: Attempt, outcome: Outcome, at: datetime,
                     pay_id: str | None) -> AttemptDecision:
     """A watched page (not paid, not declined): looked up again until ``PAY_NOW_WATCH`` after
-    its expiry, then closed as abandoned; nothing else moves it (it is never re-sent).
+    its expiry, then closed as abandoned, but only on the gateway's word that nothing was paid
+    ("no such order"; a decline is closed earlier, in ``_decide_hosted``). An order still
+    processing (status 0/1) or a gateway that cannot be asked proves nothing: closing it would
+    forget a payment that may yet settle, so it stays watched on the daily backoff, flagged
+    ``overdue`` for the services to alert once. Nothing else moves it (it is never re-sent).
 
     >>> t = datetime(2026, 1, 1, 12, tzinfo=UTC)
     >>> w = Attempt("K-1", 100, "CAD", AttemptState.WATCHED, source=AttemptSource.PAY_NOW,
@@ -430,14 +440,22 @@ def _decide_watched(attempt: Attempt, outcome: Outcome, at: datetime,
     'check_later'
     >>> decide(w, Outcome(OutcomeKind.NOT_FOUND, Source.QUERY), t + PAY_NOW_WATCH).state.value
     'failed'
+    >>> late = decide(w, Outcome(OutcomeKind.NO_ANSWER, Source.QUERY), t + PAY_NOW_WATCH)
+    >>> late.state.value, late.effect.value, late.overdue
+    ('watched', 'check_later', True)
     """
     if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.NOT_SENT):
         return AttemptDecision(AttemptState.WATCHED, Effect.NONE, pay_id)
-    if at >= watch_ends(attempt.expires_at, at):
+    over = at >= watch_ends(attempt.expires_at, at)
+    if over and outcome.kind is OutcomeKind.NOT_FOUND:
         return AttemptDecision(AttemptState.FAILED, Effect.RELEASE, pay_id,
                                reason="abandoned: the hosted page was not paid in time")
+    reason = None
+    if over:
+        reason = (f"still {_OUTCOME_TEXT[outcome.kind]} after the watch window: "
+                  "kept watched until the gateway says paid, declined or not found")
     return AttemptDecision(AttemptState.WATCHED, Effect.CHECK_LATER, pay_id,
-                           outcome.claims.status)
+                           outcome.claims.status, reason, overdue=over)
 
 
 def watch_ends(expires_at: datetime | None, at: datetime) -> datetime:

@@ -56,7 +56,12 @@ from billing.services.isolation import (
 from billing.services.lifecycle import apply_event
 from billing.services.payments import apply_outcome, record_decline
 from billing.services.ports import Deps
-from billing.services.watched import check_watched, has_watched, watched_orders
+from billing.services.watched import (
+    alert_if_overdue,
+    check_watched,
+    has_watched,
+    watched_orders,
+)
 from billing.store.models import Card, Customer, Invoice, PaymentAttempt, Subscription
 from billing.store.uow import UnitOfWork
 
@@ -283,7 +288,8 @@ def record_many(deps: Deps, items: list[tuple[int, Outcome]]) -> list[str]:
         for attempt_id, outcome in items:
             attempt = attempts[attempt_id]
             was = AttemptState(attempt.state).value
-            apply_outcome(session, attempt, outcome, now, deps.config)
+            decision = apply_outcome(session, attempt, outcome, now, deps.config)
+            alert_if_overdue(session, attempt, decision, now)  # a watched page a person must see
             seen.append((was, AttemptState(attempt.state).value, attempt.amount,
                          attempt.currency))
         uow.commit()
@@ -385,7 +391,9 @@ def collect_due(deps: Deps, *, at: datetime | None = None,
     size = min(deps.config.batch_size, deps.config.charge_concurrency * 8)
     low_water = deps.config.charge_concurrency * 2
     # Watched pay-now orders of due invoices first: one paid late settles its invoice here.
-    cleared = check_watched(deps, watched_orders(deps, _due_unchecked(at), deps.config.batch_size))
+    # Whole invoices (the limit counts invoices); one whose check raises waits alone, alerted.
+    cleared = check_watched(deps, watched_orders(deps, _due_unchecked(at), deps.config.batch_size,
+                                                 at), tick="collect", at=at)
     recorder = Recorder(deps)
     failed: list[ItemError] = []
     try:

@@ -65,14 +65,38 @@ def watched(state: AttemptState = AttemptState.WATCHED) -> Attempt:
                    source=AttemptSource.PAY_NOW, expires_at=EXPIRES)
 
 
+NO_ANSWER = Outcome(OutcomeKind.NO_ANSWER, Source.QUERY, reason="ConnectTimeout")
+
+
 def test_a_watched_page_is_looked_up_until_the_watch_window_ends_then_closed() -> None:
-    for outcome in (NOT_FOUND, UNSETTLED, Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)):
+    for outcome in (NOT_FOUND, UNSETTLED, NO_ANSWER):
         inside = decide(watched(), outcome, EXPIRES + PAY_NOW_WATCH - timedelta(minutes=1))
         assert (inside.state, inside.effect) == (AttemptState.WATCHED, Effect.CHECK_LATER)
-        after = decide(watched(), outcome, EXPIRES + PAY_NOW_WATCH)
-        assert (after.state, after.effect) == (AttemptState.FAILED, Effect.RELEASE)
-    declined = decide(watched(), DECLINED, EXPIRES + timedelta(days=1))
-    assert (declined.state, declined.effect) == (AttemptState.FAILED, Effect.RELEASE)
+        assert not inside.overdue
+    after = decide(watched(), NOT_FOUND, EXPIRES + PAY_NOW_WATCH)
+    assert (after.state, after.effect) == (AttemptState.FAILED, Effect.RELEASE)
+    for when in (EXPIRES + timedelta(days=1), EXPIRES + PAY_NOW_WATCH + timedelta(days=30)):
+        declined = decide(watched(), DECLINED, when)
+        assert (declined.state, declined.effect) == (AttemptState.FAILED, Effect.RELEASE)
+
+
+def test_a_watched_page_still_processing_or_unanswered_past_the_window_is_kept_and_flagged(
+) -> None:
+    for outcome in (UNSETTLED, NO_ANSWER):
+        for late in (timedelta(0), timedelta(days=40)):
+            kept = decide(watched(), outcome, EXPIRES + PAY_NOW_WATCH + late)
+            assert (kept.state, kept.effect) == (AttemptState.WATCHED, Effect.CHECK_LATER)
+            assert kept.overdue and kept.reason is not None and "watch window" in kept.reason
+    # It may still be paid: the late success counts like any other.
+    paid = decide(watched(), PAID, EXPIRES + PAY_NOW_WATCH + timedelta(days=40))
+    assert (paid.state, paid.effect) == (AttemptState.SUCCEEDED, Effect.SETTLE)
+
+
+def test_an_overdue_watched_page_is_asked_again_at_most_daily() -> None:
+    end = EXPIRES + PAY_NOW_WATCH
+    for checks in (0, 5, 50):
+        later = check_after(end + timedelta(days=3), checks, EXPIRES)
+        assert end + timedelta(days=3) < later <= end + timedelta(days=4)
 
 
 def test_a_watched_page_paid_late_settles_and_a_duplicate_is_final() -> None:
@@ -127,8 +151,7 @@ def test_a_hosted_attempt_is_checked_when_its_lifetime_ends() -> None:
     assert check_after(end - timedelta(hours=2), 9, EXPIRES) == end
 
 
-OUTCOMES = st.sampled_from([NOT_FOUND, DECLINED, PAID, UNSETTLED,
-                            Outcome(OutcomeKind.NO_ANSWER, Source.QUERY)])
+OUTCOMES = st.sampled_from([NOT_FOUND, DECLINED, PAID, UNSETTLED, NO_ANSWER])
 WHEN = st.sampled_from([AT, EXPIRES, EXPIRES + timedelta(hours=1), EXPIRES + PAY_NOW_GRACE,
                         EXPIRES + PAY_NOW_WATCH + timedelta(days=1)])
 
@@ -140,6 +163,12 @@ def test_a_pay_now_attempt_never_dunning_never_resent_and_paid_wins(
         decision = decide(attempt, fact[0], fact[1])
         assert decision.effect not in (Effect.DECLINE, Effect.SETUP_ERROR, Effect.RETRY_SOON,
                                        Effect.RESEND_SAME_ORDER)
+        # Kept watched past its window only while unproven, and then always flagged for a person.
+        past = fact[1] >= EXPIRES + PAY_NOW_WATCH
+        if attempt.state is AttemptState.WATCHED and decision.state is AttemptState.WATCHED:
+            assert decision.overdue == past
+            if past:
+                assert fact[0].kind in (OutcomeKind.UNSETTLED, OutcomeKind.NO_ANSWER)
         if attempt.state not in IN_FLIGHT:  # once released, never holds its invoice again
             assert decision.state not in IN_FLIGHT
         return Attempt(ORDER, 1900, "CAD", decision.state, mch_id="10000701",
@@ -152,5 +181,10 @@ def test_a_pay_now_attempt_never_dunning_never_resent_and_paid_wins(
         assert end.state is not AttemptState.SUCCEEDED
     if end.state in FINAL:
         assert decide(end, NOT_FOUND, EXPIRES + timedelta(days=9)).effect is Effect.NONE
-    if end.state is AttemptState.WATCHED:  # the watch always ends
-        assert decide(end, NOT_FOUND, EXPIRES + PAY_NOW_WATCH).state is AttemptState.FAILED
+    if end.state is AttemptState.WATCHED:  # the watch ends once the gateway has its say
+        for said in (NOT_FOUND, DECLINED):
+            assert decide(end, said, EXPIRES + PAY_NOW_WATCH).state is AttemptState.FAILED
+        assert decide(end, PAID, EXPIRES + PAY_NOW_WATCH).state is AttemptState.SUCCEEDED
+        for unsure in (UNSETTLED, NO_ANSWER):  # otherwise it is kept, and a person alerted
+            kept = decide(end, unsure, EXPIRES + PAY_NOW_WATCH)
+            assert kept.state is AttemptState.WATCHED and kept.overdue

@@ -47,8 +47,9 @@ from billing.services.paynow import (
 )
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile
+from billing.services.watched import check_invoice
 from billing.store.engine import Store
-from billing.store.models import Alert, Invoice, PaymentAttempt, Refund
+from billing.store.models import Alert, Event, Invoice, PaymentAttempt, Refund
 from billing.store.uow import UnitOfWork
 from tests.receiver.helpers import all_applied, subscribe, wait_until
 from tests.receiver.test_receiver_paynow import (
@@ -344,7 +345,20 @@ def test_a_page_reported_unsettled_forever_stops_holding_the_invoice_after_the_g
         pass  # dunning may have ended the invoice meanwhile: not held, either way
     clock.set(expires + PAY_NOW_WATCH + timedelta(days=1))
     reconcile(deps)
-    assert attempts(store)[1].state == "failed"  # the watch ends
+    # Still "processing" past the watch window proves nothing was paid no more than that it
+    # was: the order stays watched (never forgotten) and a person is asked, once, to look.
+    assert attempts(store)[1].state == "watched"
+    overdue = f"pay_now_watch_overdue:{attempts(store)[1].mch_order_no}"
+    assert overdue in alert_keys(store)
+    for _ in range(2):  # asked again (as a click does) within the day: counted, not re-alerted
+        clock.set(clock.now() + timedelta(hours=2))
+        check_invoice(deps, invoice.id)
+    assert attempts(store)[1].state == "watched"
+    with UnitOfWork(store) as uow:
+        assert uow.session.scalars(select(Alert.count).where(Alert.key == overdue)).one() == 3
+        events = uow.session.scalars(select(Event.id).where(
+            Event.type == "alert.pay_now_watch_overdue")).all()
+    assert len(events) == 1
 
 
 def test_dunning_names_the_cards_decline_not_an_abandoned_pay_now(
