@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from billing.sandbox import SandboxServer, cards
-from billing.services import refunds
+from billing.services import emails, refunds
 from billing.services.collection import collect_due
 from billing.services.ports import Deps
 from billing.services.reconcile import reconcile, unresolved_attempts
 from billing.store.engine import Store
-from billing.store.models import OutboxMessage, Refund
+from billing.store.models import Customer, Event, OutboxMessage, Refund
 from billing.store.uow import UnitOfWork
+from billing.templates import TemplateError
 from tests.receiver.helpers import invoice_and_attempt, subscribe
 from tests.receiver.test_receiver_paynow import charged
 
@@ -78,3 +79,31 @@ def test_a_broken_refund_override_does_not_undo_a_refund_the_gateway_made(
     assert refund.credit_note_number is not None
     for shown in ("CA$5.00", invoice.number, refund.credit_note_number):
         assert shown in email.body_text
+
+
+def test_an_email_that_cannot_be_rendered_at_all_is_skipped_with_an_alert_unless_strict(
+    deps: Deps, store: Store,
+) -> None:
+    subscribe(deps, cards.APPROVE)
+    assert collect_due(deps).outcomes == {"succeeded": 1}
+    invoice, _ = invoice_and_attempt(store)
+    with UnitOfWork(store) as uow:  # a shipped template's bug, as a missing key stands for
+        customer = uow.session.get(Customer, invoice.customer_id)
+        assert customer is not None
+        queued = emails.queue(uow.session, deps.config, customer, "payment_succeeded",
+                              at=deps.clock.now(), key="receipt:test", context={},
+                              invoice_id=invoice.id)
+        uow.commit()
+    assert queued is False
+    assert [m.dedupe_key for m in outbox(store, "payment_succeeded")] == [
+        f"receipt:invoice:{invoice.id}"]  # the real receipt only
+    with UnitOfWork(store) as uow:
+        [event] = uow.session.scalars(select(Event).where(
+            Event.type == "alert.email_render_failed"))
+    assert event.invoice_id == invoice.id
+    assert event.data["error"] == "TemplateError" and event.data["template"] == (
+        "payment_succeeded")
+    with UnitOfWork(store) as uow, pytest.raises(TemplateError):
+        emails.queue(uow.session, deps.config, uow.session.get(Customer, invoice.customer_id),
+                     "payment_succeeded", at=deps.clock.now(), key="receipt:strict",
+                     context={}, strict=True)
