@@ -239,9 +239,20 @@ def _j2_frame(exc: BaseException) -> str | None:
 def _override_file(exc: Exception, templates_dir: Path) -> str:
     """Which of the merchant's files failed, for the log: the template frame or the file named
     by a syntax error; a file that could not even be read (wrong encoding) names no frame, so
-    the folder is named instead."""
+    the folder's files that are not UTF-8 are named, or the folder itself."""
     if isinstance(exc, TemplateSyntaxError) and exc.filename:
         return str(exc.filename)
     if isinstance(exc, TemplateNotFound):
         return f"{templates_dir} ({exc.name})"
+    if isinstance(exc, UnicodeDecodeError):
+        unreadable = [str(f) for f in sorted(templates_dir.rglob("*.j2")) if not _utf8(f)]
+        return ", ".join(unreadable) or str(templates_dir)
     return _j2_frame(exc) or str(templates_dir)
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
