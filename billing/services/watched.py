@@ -34,13 +34,15 @@ from sqlalchemy.orm import Session, aliased
 
 from billing.domain.payments import (
     AttemptDecision,
+    AttemptSource,
     AttemptState,
     Outcome,
     OutcomeKind,
     Source,
+    watch_ends,
 )
 from billing.gateway import GatewayError, outcome_of_query
-from billing.services.alerts import raise_alert
+from billing.services.alerts import raise_alert, resolve_alert
 from billing.services.isolation import clear_failures, not_backed_off, record_failure
 from billing.services.payments import apply_outcome
 from billing.services.ports import Deps
@@ -158,10 +160,21 @@ def alert_if_overdue(session: Session, attempt: PaymentAttempt, decision: Attemp
                      at: datetime) -> None:
     """A watched page past its window still processing or unanswered (``decision.overdue``):
     it stays watched, and a person is asked once to look (resolve it with IOTPay's support or
-    the merchant dashboard); the alert repeats daily while it lasts (``raise_alert``)."""
+    the merchant dashboard); the alert repeats daily while it lasts (``raise_alert``) and is
+    resolved when the attempt finally ends."""
     if not decision.overdue:
+        if decision.state is not AttemptState.WATCHED and _past_watch(attempt, at):
+            # It ended at last (paid, declined, not found): the person need not look any more.
+            resolve_alert(session, at, f"pay_now_watch_overdue:{attempt.mch_order_no}")
         return
     raise_alert(session, at, "alert.pay_now_watch_overdue",
                 f"pay_now_watch_overdue:{attempt.mch_order_no}",
                 invoice_id=attempt.invoice_id, mch_order_no=attempt.mch_order_no,
                 reason=decision.reason)
+
+
+def _past_watch(attempt: PaymentAttempt, at: datetime) -> bool:
+    """A pay-now attempt whose watch window is over (only those can carry the overdue alert,
+    so the common outcome pays no alert lookup)."""
+    return attempt.source == AttemptSource.PAY_NOW and attempt.expires_at is not None and (
+        at >= watch_ends(attempt.expires_at, at))

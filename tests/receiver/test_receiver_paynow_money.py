@@ -320,6 +320,7 @@ def test_a_page_reported_unsettled_forever_stops_holding_the_invoice_after_the_g
     clock: FixedClock, http: requests.Session,
 ) -> None:
     invoice = in_dunning(deps)
+    real = deps
     deps = replace(deps, gateway=Status0Gateway(deps.gateway, invoice.total))
     start_pay_now(deps, invoice.id)  # the customer clicks, looks at the page, walks away
     expires = attempts(store)[-1].expires_at
@@ -356,6 +357,11 @@ def test_a_page_reported_unsettled_forever_stops_holding_the_invoice_after_the_g
     assert attempts(store)[1].state == "watched"
     with UnitOfWork(store) as uow:
         assert uow.session.scalars(select(Alert.count).where(Alert.key == overdue)).one() == 3
+    check_invoice(real, invoice.id)  # the gateway says at last it has no such order: closed
+    assert attempts(store)[1].state == "failed"
+    with UnitOfWork(store) as uow:
+        assert uow.session.scalars(select(Alert.resolved_at).where(
+            Alert.key == overdue)).one() is not None
         events = uow.session.scalars(select(Event.id).where(
             Event.type == "alert.pay_now_watch_overdue")).all()
     assert len(events) == 1
