@@ -70,7 +70,8 @@ def _card_expiry(session: Session, attempt: PaymentAttempt) -> str | None:
 def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, at: datetime,
                   config: EngineConfig) -> AttemptDecision:
     """Move ``attempt`` (and its invoice) by ``outcome``; safe to call again with the same facts.
-    The caller holds the attempt's row lock (and, for a batch, its invoices' in id order)."""
+    The caller holds the attempt's row lock (and, for a batch, its invoices' in id order); the
+    invoice's is taken here if the caller has not, after the attempt's, before it is read."""
     expiry = _card_expiry(session, attempt) if outcome.kind is OutcomeKind.DECLINED and (
         outcome.claims.expiry is None) else None
     decision = decide(facts(attempt, config, expiry), outcome, at)
@@ -86,7 +87,11 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
         attempt.gateway_status = decision.gateway_status
     if decision.effect is Effect.NONE:
         return decision
-    invoice = session.get(Invoice, attempt.invoice_id)
+    # Locked (attempt before invoice, every writer's order) and read fresh: the decision that
+    # the invoice still needs this money must see a credit committed meanwhile, never a total
+    # read before it (a late notify would otherwise overpay an invoice a credit just reduced).
+    invoice = session.get(Invoice, attempt.invoice_id, with_for_update=True,
+                          populate_existing=True)
     assert invoice is not None
     source = outcome.source.value
     if decision.effect is Effect.SETTLE:

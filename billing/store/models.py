@@ -226,6 +226,9 @@ class Invoice(Base):
         CheckConstraint("amount_paid >= 0", name="paid_nonnegative"),
         CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount_paid",
                         name="refund_bounded"),
+        # Only a charge of exactly what is due pays an invoice, and credits reduce only unpaid
+        # ones: an invoice paid beyond its total is money taken twice, never a state to store.
+        CheckConstraint("amount_paid <= total", name="paid_bounded"),
         Index("ix_invoices_collect", "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -163,3 +163,13 @@ def test_instants_come_back_aware_utc(store: Store) -> None:
         assert inv.period_start == AT
         assert inv.period_start.tzinfo is not None
         assert inv.period_start.utcoffset() == timedelta(0)
+
+
+def test_an_invoice_can_never_be_paid_beyond_its_total(store: Store) -> None:
+    ids = _seed(store)
+    _fails(store, _invoice(ids["customer"], ids["subscription"], "INV-4",
+                           AT + timedelta(days=40), status="paid", amount_paid=1001))
+    with UnitOfWork(store) as uow:  # exactly the total is a paid invoice
+        uow.session.add(_invoice(ids["customer"], ids["subscription"], "INV-5",
+                                 AT + timedelta(days=80), status="paid", amount_paid=1000))
+        uow.commit()
