@@ -178,6 +178,9 @@ class CreditNoteDocument:
     payment: Payment | None
     """The charge the money went back to."""
     template_version: str
+    duplicate: str | None = None
+    """The order number of the duplicate charge this returns whole, or None for a refund of the
+    invoice's own payment. A duplicate was never the invoice's money: it carries no tax share."""
 
 
 def _party(row: Customer) -> CustomerParty:
@@ -306,7 +309,9 @@ def list_credit_notes(uow: UnitOfWork, *, customer: str | None = None,
 
 
 def credit_note_document(uow: UnitOfWork, number: str) -> CreditNoteDocument:
-    """A credit note with the invoice it corrects and the share of its taxes given back."""
+    """A credit note with the invoice it corrects and the share of its taxes given back; the
+    refund of a duplicate charge gives back that charge whole, names it, and no tax (the
+    invoice's taxes were paid, if at all, by its own payment, which this does not touch)."""
     session = uow.session
     refund = session.scalar(select(Refund).where(
         Refund.credit_note_number == number.strip().upper()))
@@ -316,12 +321,28 @@ def credit_note_document(uow: UnitOfWork, number: str) -> CreditNoteDocument:
     invoice = session.get(Invoice, refund.invoice_id)
     assert invoice is not None
     document = _document(session, invoice)
-    paid = next((p for p in document.payments), None)
+    duplicate = _duplicate_charge(session, refund)
+    paid = duplicate or next((p for p in document.payments), None)
     back = refunded_taxes(refund.amount, invoice.amount_paid, [
         TaxLine(t.name, Decimal(t.rate), t.taxable, t.amount) for t in invoice.taxes
-    ]) if invoice.taxes and invoice.amount_paid else ()
+    ]) if invoice.taxes and invoice.amount_paid and duplicate is None else ()
     return CreditNoteDocument(
         refund.credit_note_number or number, refund.kind, refund.currency, refund.amount,
         refund.resolved_at, refund.reason, refund.mch_refund_no, refund.pay_order_id,
         tuple(Tax(t.name, format_percent(t.percent), t.taxable, t.amount) for t in back),
-        document.customer, document, paid, document.template_version)
+        document.customer, document, paid, document.template_version,
+        duplicate.mch_order_no if duplicate else None)
+
+
+def _duplicate_charge(session: Session, refund: Refund) -> Payment | None:
+    """The charge a refund returns, when it was a duplicate the invoice did not need."""
+    row = session.execute(
+        select(PaymentAttempt, Card.masked_number)
+        .outerjoin(Card, Card.gateway_card_id == PaymentAttempt.gateway_card_id)
+        .where(PaymentAttempt.id == refund.payment_attempt_id,
+               PaymentAttempt.state == AttemptState.DUPLICATE)).first()
+    if row is None:
+        return None
+    attempt, masked = row
+    return Payment(attempt.attempt_no, attempt.mch_order_no, attempt.pay_order_id,
+                   attempt.amount, attempt.resolved_at, masked or attempt.gateway_card_id or None)

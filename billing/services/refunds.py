@@ -137,13 +137,16 @@ def duplicate_refund_number(mch_order_no: str) -> str:
     """The refund number of a duplicate charge, derived from its order number so that it is the
     same however often it is computed: ``D`` + the order number (which carries the installation
     prefix and a nonce; its dash sits one place later than in any order or operator refund
-    number, so it can be neither). An order number of 30 characters loses its first one, never
-    its nonce.
+    number, so it can be neither). An order number of 30 characters (the gateway's limit) loses
+    its first character, never the ``D`` (without it the refund number would be the order number
+    itself) and never its nonce.
 
     >>> duplicate_refund_number("K3F9QZ-123-01-7M2Q9X")
     'DK3F9QZ-123-01-7M2Q9X'
+    >>> duplicate_refund_number("ABCDEFGHI-1234567890123-7M2Q9X")
+    'DBCDEFGHI-1234567890123-7M2Q9X'
     """
-    return ("D" + mch_order_no)[-30:]
+    return "D" + mch_order_no[-29:]
 
 
 def refund_duplicate(session: Session, attempt: PaymentAttempt, at: datetime) -> Refund | None:
@@ -169,9 +172,12 @@ def refund_duplicate(session: Session, attempt: PaymentAttempt, at: datetime) ->
     return refund
 
 
-def _is_duplicate_refund(session: Session, refund: Refund) -> bool:
+def _duplicated_order(session: Session, refund: Refund) -> str | None:
+    """The order number of the duplicate charge ``refund`` gives back, or None if it refunds
+    the invoice's own payment."""
     attempt = session.get(PaymentAttempt, refund.payment_attempt_id)
-    return attempt is not None and attempt.state == AttemptState.DUPLICATE
+    duplicate = attempt is not None and attempt.state == AttemptState.DUPLICATE
+    return attempt.mch_order_no if duplicate and attempt is not None else None
 
 
 def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str | None,
@@ -183,8 +189,8 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
         return
     invoice = session.get(Invoice, refund.invoice_id, with_for_update=True)
     assert invoice is not None
-    duplicate = _is_duplicate_refund(session, refund)
-    if not duplicate and invoice.amount_refunded + refund.amount > invoice.amount_paid:
+    duplicate = _duplicated_order(session, refund)
+    if duplicate is None and invoice.amount_refunded + refund.amount > invoice.amount_paid:
         refund.state, refund.next_check_at = AttemptState.UNKNOWN, None
         raise_alert(session, at, "alert.refund_overrun", f"refund_overrun:{refund.id}",
                     invoice_id=invoice.id, customer_id=invoice.customer_id,
@@ -195,8 +201,10 @@ def _succeeded(session: Session, refund: Refund, at: datetime, pay_order_id: str
     refund.next_check_at = None
     refund.pay_order_id = refund.pay_order_id or pay_order_id
     refund.credit_note_number = f"CN-{refund.id:07d}"
-    if not duplicate:  # a duplicate was never part of the invoice's payment
+    if duplicate is None:  # a duplicate was never part of the invoice's payment
         invoice.amount_refunded += refund.amount
+    # ``duplicate`` names the order refunded (a webhook fact), so a merchant's app can tell a
+    # duplicate charge given back from a refund of the invoice.
     record_event(session, at, f"{refund.kind}.succeeded", invoice_id=invoice.id,
                  customer_id=invoice.customer_id, amount=refund.amount,
                  credit_note=refund.credit_note_number, duplicate=duplicate)
@@ -217,9 +225,24 @@ def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInf
         refund.state, refund.resolved_at = AttemptState.FAILED, at
         refund.reason, refund.next_check_at = (message or "declined")[:200], None
         record_event(session, at, f"{refund.kind}.failed", invoice_id=refund.invoice_id,
-                     mch_refund_no=refund.mch_refund_no, reason=refund.reason)
+                     mch_refund_no=refund.mch_refund_no, reason=refund.reason,
+                     duplicate=_duplicated_order(session, refund))
+        _alert_failed(session, refund, at)
     else:
         refund.state = AttemptState.PENDING
+
+
+def _alert_failed(session: Session, refund: Refund, at: datetime) -> None:
+    """A refund the gateway failed is money that did not go back. Nobody else will notice: a
+    duplicate's refund was started by the engine (``alert.double_charge`` told the operator it
+    needed nothing), and an operator's may fail later, by notify or lookup, long after the
+    command answered. Only a person can decide to refund it again, by hand at the gateway."""
+    invoice = session.get(Invoice, refund.invoice_id)
+    raise_alert(session, at, "alert.refund_failed", f"refund_failed:{refund.mch_refund_no}",
+                customer_id=invoice.customer_id if invoice is not None else None,
+                invoice_id=refund.invoice_id, mch_refund_no=refund.mch_refund_no,
+                amount=refund.amount, reason=refund.reason,
+                duplicate=_duplicated_order(session, refund))
 
 
 def _answer_mismatch(session: Session, refund: Refund, data: OrderInfo, at: datetime) -> bool:

@@ -33,7 +33,7 @@ FACTS: dict[str, tuple[str, ...]] = {
     "invoice": ("kind", "total", "tax", "credit_applied", "amount", "period_start", "reason",
                 "invoices", "cause"),
     "payment": ("amount", "attempt", "reason", "mch_order_no"),
-    "refund": ("amount", "credit_note", "mch_refund_no", "reason"),
+    "refund": ("amount", "credit_note", "mch_refund_no", "reason", "duplicate"),
 }
 
 
