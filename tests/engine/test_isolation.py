@@ -81,9 +81,9 @@ def test_a_failing_item_in_every_tick_never_stops_the_others(world: World) -> No
     _sql(world, update(Subscription).where(Subscription.id == renew_bad)
          .values(timezone="Mars/Olympus"))                          # renew: unknown zone
     [charge_invoice] = world.invoices(charge_bad)
-    _sql(world, update(Invoice).where(Invoice.id == charge_invoice.id).values(  # collect: more
-        status="open", next_attempt_at=world.clock.now(),                 # paid than owed
-        amount_paid=charge_invoice.total + 100))
+    _sql(world, update(Invoice).where(Invoice.id == charge_invoice.id).values(  # collect: open
+        status="open", next_attempt_at=world.clock.now(),                 # with nothing owed
+        amount_paid=charge_invoice.total))  # (more paid than owed: the schema refuses it now)
     [plan_invoice] = world.invoices(dunning_bad)
     _sql(world, update(Invoice).where(Invoice.id == plan_invoice.id)
          .values(dunning_plan={"steps": "garbage"}, next_attempt_at=None))  # dunning
