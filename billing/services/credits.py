@@ -34,6 +34,10 @@ def give_credit(session: Session, sub: Subscription, customer: Customer, period:
 
     The period's invoices are locked first, so a collection tick either has committed its
     attempt (and we see it in flight and refuse) or cannot claim the invoice until we commit.
+    A ``watched`` pay-now page (abandoned, still looked up) does not refuse the credit: its
+    late payment is decided under the invoice's lock (``payments.apply_outcome``), after this
+    commits, so it sees the reduced total and is recorded as a duplicate and refunded, never
+    as an overpayment; refusing would block every change for as long as a page is watched.
     """
     invoices = _lock_period_invoices(session, sub, period)
     charging = set(session.scalars(select(PaymentAttempt.invoice_id).where(
