@@ -232,16 +232,18 @@ def _apply_status(session: Session, refund: Refund, at: datetime, data: OrderInf
         refund.state = AttemptState.PENDING
 
 
-def _alert_failed(session: Session, refund: Refund, at: datetime) -> None:
+def _alert_failed(session: Session, refund: Refund, at: datetime,
+                  refused: str | None = None) -> None:
     """A refund the gateway failed is money that did not go back. Nobody else will notice: a
     duplicate's refund was started by the engine (``alert.double_charge`` told the operator it
     needed nothing), and an operator's may fail later, by notify or lookup, long after the
-    command answered. Only a person can decide to refund it again, by hand at the gateway."""
+    command answered. Only a person can decide to refund it again, by hand at the gateway.
+    ``refused``: the gateway refused a re-send (``retCode=FAIL``); the refund stays unknown."""
     invoice = session.get(Invoice, refund.invoice_id)
     raise_alert(session, at, "alert.refund_failed", f"refund_failed:{refund.mch_refund_no}",
                 customer_id=invoice.customer_id if invoice is not None else None,
                 invoice_id=refund.invoice_id, mch_refund_no=refund.mch_refund_no,
-                amount=refund.amount, reason=refund.reason,
+                amount=refund.amount, reason=refund.reason, refused=refused,
                 duplicate=_duplicated_order(session, refund))
 
 
@@ -276,6 +278,10 @@ def _record(deps: Deps, refund_id: int, reply: GatewayReply[OrderInfo] | None,
         elif refund.state not in FINAL:
             refund.state, why = _unanswered(reply, error, resend=resend)
             refund.reason = why or refund.reason
+            if resend and reply is not None and not reply.ok:
+                # Stays unknown (the first request may still land) and is looked up again,
+                # but the gateway refused to take it: nobody would notice otherwise.
+                _alert_failed(session, refund, at, refused=reply.ret_msg[:200] or "refused")
         if refund.state not in FINAL:
             refund.next_check_at = next_check(at, refund.check_count)
         view = _view(session, refund)

@@ -10,6 +10,7 @@ its webhook facts say ``duplicate``, and a refund the gateway fails raises an al
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -173,3 +174,45 @@ def test_a_duplicates_refund_the_gateway_fails_raises_an_alert(
             Event.type == "alert.refund_failed")).one()
         assert alert.data["duplicate"] == late.mch_order_no
         assert alert.data["amount"] == late.amount
+
+
+class RefusedRefunds(FailingRefunds):
+    """The sandbox, except that the gateway refuses every refund request (``retCode=FAIL``)."""
+
+    def cc_refund(self, *, mch_refund_no: str, refund_amount: int, **kw: Any) -> Any:
+        return GatewayReply("cc_refund", "FAIL", "refund not allowed", None)
+
+
+def test_a_duplicates_refund_the_gateway_refuses_stays_unknown_and_alerts_once(
+    receiver: ReceiverServer, deps: Deps, store: Store, sandbox: SandboxServer,
+    clock: FixedClock, metrics: Metrics, http: requests.Session,
+) -> None:
+    customer_with_card(deps, cards.DECLINE_INSUFFICIENT_FUNDS)
+    with UnitOfWork(deps.store) as uow:
+        create_subscription(uow, deps.clock, customer="cus_1", plan="coffee-weekly")
+    assert collect_due(deps).outcomes == {"failed": 1}
+    tab = hosted_page(http, receiver, deps, sandbox, the_invoice(store).id)
+    abandon(deps, clock)
+    credit(store, clock, lambda inv: inv.total - inv.tax)
+    submit_only(http, tab, cards.APPROVE)
+    assert wait_until(lambda: all_applied(store, metrics)
+                      and any(a.state == "duplicate" for a in attempts(store)))
+    late = attempts(store)[-1]
+    refusing = replace(deps, gateway=RefusedRefunds(deps.gateway))
+    reconcile(refusing)
+    (refund,) = refunds(store)
+    assert refund.state == "unknown" and refund.next_check_at is not None
+    assert f"refund_failed:{refund.mch_refund_no}" in alert_keys(store)
+    clock.set(refund.next_check_at + timedelta(seconds=1))
+    reconcile(refusing)  # refused again: the same cause, not a second alert event
+    with UnitOfWork(store) as uow:
+        events = list(uow.session.scalars(select(Event).where(
+            Event.type == "alert.refund_failed")))
+    assert [e.data["refused"] for e in events] == ["refund not allowed"]
+    assert events[0].data["duplicate"] == late.mch_order_no
+    later = refunds(store)[0].next_check_at
+    assert later is not None
+    clock.set(later + timedelta(seconds=1))
+    reconcile(deps)  # the gateway takes it at last: the money goes back once
+    assert refunds(store)[0].state == "succeeded"
+    assert refunded(sandbox, late.mch_order_no) == late.amount
