@@ -155,6 +155,7 @@ def test_a_paid_invoice_is_refunded_and_becomes_a_credit_note(api: Api, deps: De
     assert note["number"] == refund["credit_note"] and note["amount"] == 500
     shown = api.get(f"/v1/credit-notes/{note['number']}").json()
     assert shown["reason"] == "goodwill" and shown["invoice"] == number
+    assert shown["duplicate"] is None  # the invoice's own payment, not a duplicate charge
     assert note["number"] in api.get(f"/v1/credit-notes/{note['number']}/render").text
     too_much = api.post(f"/v1/invoices/{number}/refunds", json={"amount": 5000})
     assert too_much.status_code in (409, 422)

@@ -133,6 +133,9 @@ class CreditNoteOut(CreditNoteSummaryOut):
     pay_order_id: str | None
     taxes: list[TaxOut]
     template_version: str
+    duplicate: str | None = Field(
+        None, description="The order number of a duplicate charge this credit note returns whole "
+        "(refunded automatically; it was never the invoice's payment), or null.")
 
     @classmethod
     def of_document(cls, d: documents.CreditNoteDocument) -> CreditNoteOut:
@@ -140,7 +143,7 @@ class CreditNoteOut(CreditNoteSummaryOut):
                    kind=d.kind, currency=d.currency, amount=d.amount, issued_at=d.issued_at,
                    reason=d.reason, mch_refund_no=d.mch_refund_no, pay_order_id=d.pay_order_id,
                    taxes=[TaxOut(**_plain(x)) for x in d.taxes],
-                   template_version=d.template_version)
+                   template_version=d.template_version, duplicate=d.duplicate)
 
 
 class RefundCreate(Request):
