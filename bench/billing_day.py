@@ -567,9 +567,9 @@ def timed_batches() -> Iterator[list[BatchMark]]:
     original = collection.create_intents
 
     def wrapper(deps: Deps, at: datetime, limit: int,
-                failed: list[Any] | None = None) -> tuple[list[collection.Intent], int]:
+                *rest: Any) -> tuple[list[collection.Intent], int]:
         start = time.perf_counter()
-        intents, claimed = original(deps, at, limit, failed)
+        intents, claimed = original(deps, at, limit, *rest)
         marks.append(BatchMark(start, time.perf_counter(), len(intents), claimed))
         return intents, claimed
 

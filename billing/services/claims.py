@@ -66,6 +66,17 @@ def keep(session: Session, rows: Sequence[Any]) -> None:
     session.info.setdefault("kept", []).extend(rows)
 
 
+def hold_locked(session: Session, rows: Sequence[Any]) -> None:
+    """Note that this transaction holds ``rows`` locked (``FOR UPDATE``, read in it), so a row
+    helper that needs the lock can take it from here instead of asking again, row by row."""
+    keep(session, rows)
+    session.info.setdefault("locked", set()).update((type(r).__name__, r.id) for r in rows)
+
+
+def holds_lock(session: Session, model: Any, row_id: int) -> bool:
+    return (model.__name__, row_id) in session.info.get("locked", ())
+
+
 def load_by_id(session: Session, model: Any, ids: set[int]) -> list[Any]:
     """Every row of ``model`` with an id in ``ids``, in one query, kept for the transaction."""
     rows = list(session.scalars(select(model).where(model.id.in_(ids)))) if ids else []

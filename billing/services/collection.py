@@ -43,7 +43,7 @@ from billing.domain.subscriptions import Status
 from billing.errors import GatewayError
 from billing.faults import crashpoint
 from billing.gateway import outcome_of_error, outcome_of_purchase
-from billing.services.claims import claim_rows, keep, load_by_id
+from billing.services.claims import claim_rows, hold_locked, load_by_id
 from billing.services.events import record_event
 from billing.services.installation import new_nonce, order_prefix
 from billing.services.isolation import (
@@ -280,9 +280,10 @@ def record_many(deps: Deps, items: list[tuple[int, Outcome]]) -> list[str]:
         invoices = list(session.scalars(
             select(Invoice).where(Invoice.id.in_({a.invoice_id for a in attempts.values()}))
             .order_by(Invoice.id).with_for_update()))
-        keep(session, invoices)
+        hold_locked(session, invoices)
         load_by_id(session, Subscription, {i.subscription_id for i in invoices
                                            if i.subscription_id is not None})
+        load_by_id(session, Customer, {i.customer_id for i in invoices})
         now = deps.clock.now()
         seen: list[tuple[str, str, int, str]] = []
         for attempt_id, outcome in items:

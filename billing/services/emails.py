@@ -107,8 +107,9 @@ def queue(session: Session, config: EngineConfig, customer: Customer, template: 
 def _card(session: Session, gateway_card_id: str | None) -> str | None:
     if gateway_card_id is None:
         return None
-    masked = session.scalar(select(Card.masked_number).where(
-        Card.gateway_card_id == gateway_card_id))
+    with session.no_autoflush:  # a read of what this change does not touch: keep writes batched
+        masked = session.scalar(select(Card.masked_number).where(
+            Card.gateway_card_id == gateway_card_id))
     return masked or gateway_card_id
 
 

@@ -161,8 +161,11 @@ def drop_unsent_dunning(session: Session, invoice_ids: Sequence[int]) -> int:
 def _already_queued(session: Session, dedupe_key: str) -> bool:
     pending = any(isinstance(obj, OutboxMessage) and obj.dedupe_key == dedupe_key
                   for obj in session.new)
+    if pending:
+        return True
     query = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-    return pending or session.scalar(query) is not None
+    with session.no_autoflush:  # rows added here are in ``session.new``; flushing the caller's
+        return session.scalar(query) is not None  # half-made change would unbatch its writes
 
 
 def _due(at: datetime) -> ColumnElement[bool]:

@@ -35,6 +35,7 @@ from billing.domain.payments import (
 )
 from billing.domain.subscriptions import Event as SubEvent
 from billing.services.alerts import raise_alert
+from billing.services.claims import holds_lock
 from billing.services.dunning import advance_dunning, dunning_snapshot
 from billing.services.emails import queue_receipt
 from billing.services.events import record_event
@@ -90,8 +91,11 @@ def apply_outcome(session: Session, attempt: PaymentAttempt, outcome: Outcome, a
     # Locked (attempt before invoice, every writer's order) and read fresh: the decision that
     # the invoice still needs this money must see a credit committed meanwhile, never a total
     # read before it (a late notify would otherwise overpay an invoice a credit just reduced).
-    invoice = session.get(Invoice, attempt.invoice_id, with_for_update=True,
-                          populate_existing=True)
+    if holds_lock(session, Invoice, attempt.invoice_id):  # a batch locked and read it already
+        invoice = session.get(Invoice, attempt.invoice_id)
+    else:
+        invoice = session.get(Invoice, attempt.invoice_id, with_for_update=True,
+                              populate_existing=True)
     assert invoice is not None
     source = outcome.source.value
     if decision.effect is Effect.SETTLE:

@@ -222,9 +222,7 @@ def queue_deliveries(session: Session, event: Event) -> int:
     if kind is None:
         return 0
     with session.no_autoflush:
-        endpoints = [e for e in session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
-            .order_by(WebhookEndpoint.id)) if not e.events or kind in e.events]
+        endpoints = [e for e in _enabled_endpoints(session) if not e.events or kind in e.events]
         if not endpoints:
             return 0
         obj = payloads.build_object(kind, event.type, _subject(session, event), event.data)
@@ -234,6 +232,17 @@ def queue_deliveries(session: Session, event: Event) -> int:
                                     payload=stored, event_key=key, created_at=event.at, attempts=0,
                                     next_attempt_at=event.at))
     return len(endpoints)
+
+
+def _enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
+    """Read once per transaction (``session.info``, dropped when it ends): a renewal batch
+    records thousands of events, and the endpoints do not change under it."""
+    cached: list[WebhookEndpoint] | None = session.info.get("webhook_endpoints")
+    if cached is None:
+        cached = list(session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)))
+        session.info["webhook_endpoints"] = cached
+    return cached
 
 
 def _subject(session: Session, event: Event) -> payloads.Subject:

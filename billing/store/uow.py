@@ -12,6 +12,15 @@ from sqlalchemy.orm import Session
 
 from billing.store.engine import Store
 
+TRANSACTION_INFO = ("kept", "locked", "webhook_endpoints")
+"""``session.info`` keys that hold what one transaction learnt (rows kept alive, rows it holds
+locked, the webhook endpoints it read): dropped when the transaction ends, never carried over."""
+
+
+def _forget(session: Session) -> None:
+    for key in TRANSACTION_INFO:
+        session.info.pop(key, None)
+
 
 class UnitOfWork:
     def __init__(self, store: Store) -> None:
@@ -36,13 +45,14 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed, and unlike rollback() it leaves the
         # loaded objects readable (detached, not expired) for the caller.
-        self.session.info.pop("kept", None)
+        _forget(self.session)
         self.session.close()
         self._session = None
 
     def commit(self) -> None:
         self.session.commit()
-        self.session.info.pop("kept", None)
+        _forget(self.session)
 
     def rollback(self) -> None:
         self.session.rollback()
+        _forget(self.session)
