@@ -1,13 +1,13 @@
 """Fixtures for API tests: the real app (receiver + ``/v1``) on uvicorn, over a real sandbox.
 
-As in tests/receiver, the server's socket is bound first so ``public_url`` has its real port;
-the sandbox shares the engine's ``FixedClock``. ``api`` is a ``requests.Session`` that sends a
-fresh API key; ``anon`` sends none. Plans are the repository's ``plans/`` folder.
+The sandbox, gateway and server fixtures are tests/receiver's: the server's socket is bound
+first so ``public_url`` has its real port; the sandbox shares the engine's ``FixedClock``.
+``api`` is a ``requests.Session`` that sends a fresh API key; ``anon`` sends none. Plans are
+the repository's ``plans/`` folder.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,20 @@ from billing.api.context import ApiContext
 from billing.catalog.loader import load_catalog
 from billing.clock import FixedClock
 from billing.documents.merchant import Merchant
-from billing.gateway import IotpayClient, QueryRetry
+from billing.gateway import IotpayClient
 from billing.metrics import Metrics
 from billing.receiver import ReceiverServer, create_app
-from billing.sandbox import DEFAULT_MERCHANT, SandboxServer
-from billing.sandbox.testing import running_sandbox
+from billing.sandbox import DEFAULT_MERCHANT
 from billing.services.api_keys import create_api_key
 from billing.services.catalog import apply_catalog
 from billing.services.ports import Deps, EngineConfig
 from billing.store.engine import Store
 from billing.store.uow import UnitOfWork
+from tests.receiver.conftest import gateway, sandbox, server
+
+__all__ = ["anon", "api", "api_key", "app_server", "deps", "gateway", "sandbox", "server"]
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
-FAST_QUERY_RETRY = QueryRetry(attempts=3, base_delay=0.001, max_delay=0.004)
 
 
 class Api(requests.Session):
@@ -48,26 +49,6 @@ class Api(requests.Session):
                 **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 30)
         return super().request(method, self.base + str(url), *args, **kwargs)
-
-
-@pytest.fixture
-def sandbox(clock: FixedClock) -> Iterator[SandboxServer]:
-    with running_sandbox(clock=clock) as server:
-        yield server
-
-
-@pytest.fixture
-def gateway(sandbox: SandboxServer) -> Iterator[IotpayClient]:
-    with sandbox.client(query_retry=FAST_QUERY_RETRY, rng=random.Random(0)) as client:
-        yield client
-
-
-@pytest.fixture
-def server() -> Iterator[ReceiverServer]:
-    server = ReceiverServer()
-    server.bind()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
